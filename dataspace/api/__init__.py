@@ -1,0 +1,1 @@
+"""Shared API machinery: authentication seam, errors, pagination, renderers, idempotency."""

@@ -1,0 +1,8 @@
+"""/api/v1/: the routers of every app that exposes an API."""
+
+from django.urls import include, path
+
+urlpatterns = [
+    path("", include("dataspace.referentials.api.urls")),
+    path("", include("dataspace.records.api.urls")),
+]

@@ -1,0 +1,1 @@
+"""This node: identity, key pair, roles and /.well-known metadata."""

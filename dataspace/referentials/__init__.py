@@ -1,0 +1,2 @@
+"""Shared referentials: organisations, venues, halls, technical sheets, works, productions,
+contributions, performances, seasons."""

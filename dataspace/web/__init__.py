@@ -1,0 +1,1 @@
+"""Human pages: the node's home page and shared layout (French first)."""

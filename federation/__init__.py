@@ -1,0 +1,1 @@
+"""federation package: filled by later issues (see DESIGN.md §2)."""

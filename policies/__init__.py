@@ -1,0 +1,1 @@
+"""policies package: filled by later issues (see DESIGN.md §2)."""
