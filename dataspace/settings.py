@@ -156,6 +156,7 @@ USE_TZ = True
 # ---------------------------------------------------------------------------- static files
 STATIC_URL = "static/"
 STATIC_ROOT = NODE_DATA_DIR / "static"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},

@@ -9,6 +9,8 @@ urlpatterns = [
     path("", include("dataspace.node.urls")),
     path("", include("dataspace.web.urls")),
     path("api/v1/", include("dataspace.api.urls")),
+    path("feeds/", include("dataspace.referentials.feeds_urls")),
+    path("id/", include("dataspace.records.id_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("i18n/setlang/", set_language, name="set_language"),
