@@ -43,6 +43,30 @@ class Record(models.Model):
     class Meta:
         abstract = True
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Save, bump the version and append the change to the feed, all in one transaction.
+
+        The change-log lock is taken before the row is written (see `services` for why), and a
+        partial save (`update_fields`) still stores the bumped version and timestamp.
+        """
+        from dataspace.records import services
+
+        if kwargs.get("update_fields") is not None and not kwargs["update_fields"]:
+            return  # Django saves nothing for an empty update_fields; nothing changed, nothing logged
+        previous_version = self.version
+        try:
+            with transaction.atomic():
+                services.lock_change_log()
+                if not self._state.adding:
+                    self.version = (self.version or 0) + 1
+                    if kwargs.get("update_fields") is not None:
+                        kwargs["update_fields"] = {*kwargs["update_fields"], "version", "updated_at"}
+                super().save(*args, **kwargs)
+                services.record_change(self, Change.Op.UPSERT)
+        except BaseException:
+            self.version = previous_version
+            raise
+
     @property
     def uri(self) -> str:
         """The stable global URI, used as JSON-LD `@id`."""
@@ -52,16 +76,6 @@ class Record(models.Model):
     def is_public(self) -> bool:
         """Whether the record may leave this node at all (performances under option may not)."""
         return True
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        """Save, bump the version and append the change to the feed, all in one transaction."""
-        from dataspace.records.services import record_change
-
-        with transaction.atomic():
-            if not self._state.adding:
-                self.version = (self.version or 0) + 1
-            super().save(*args, **kwargs)
-            record_change(self, Change.Op.UPSERT)
 
 
 class Change(models.Model):

@@ -1,0 +1,106 @@
+"""GET /api/v1/changes: the node's change feed (DESIGN.md §4, §6).
+
+Public read for now; a later issue restricts it to the `federation:sync` scope through the
+authentication seam (dataspace.api.auth). The view parses and delegates; the ordering guarantee
+and the cursor live in `dataspace.records.services`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import permissions
+from rest_framework.exceptions import ValidationError
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from dataspace.records import services
+from dataspace.records.api.serializers import api_representations, represent
+from dataspace.records.models import Record
+
+
+def _parse_limit(raw: str | None) -> int:
+    if raw is None or raw == "":
+        return services.DEFAULT_FEED_LIMIT
+    try:
+        limit = int(raw)
+    except ValueError:
+        limit = 0
+    if not 1 <= limit <= services.MAX_FEED_LIMIT:
+        raise ValidationError({"limit": [f"An integer between 1 and {services.MAX_FEED_LIMIT} (default "
+                                         f"{services.DEFAULT_FEED_LIMIT})."]})
+    return limit
+
+
+def _parse_types(raw: str | None) -> list[str] | None:
+    if raw is None or raw.strip() == "":
+        return None
+    requested = [item.strip() for item in raw.split(",") if item.strip()]
+    known = services.record_models()
+    unknown = sorted({item for item in requested if item not in known})
+    if unknown:
+        raise ValidationError({"types": [f"Unknown record type(s): {', '.join(unknown)}; "
+                                         f"known: {', '.join(sorted(known))}."]})
+    return requested
+
+
+def _parse_since(raw: str | None) -> services.FeedCursor | None:
+    if raw is None or raw == "":
+        return None
+    try:
+        return services.decode_cursor(raw)
+    except services.InvalidCursor as exc:
+        raise ValidationError({"since": [str(exc)]}) from None
+
+
+class ChangeFeedView(APIView):
+    """Every create, update and delete (tombstone) of the node's shared records, in commit order."""
+
+    permission_classes = [permissions.AllowAny]  # public until the federation:sync scope exists
+    renderer_classes = [JSONRenderer]
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("since", OpenApiTypes.STR, description="Opaque cursor from a previous `next`."),
+            OpenApiParameter("limit", OpenApiTypes.INT, description="1–1000, default 100."),
+            OpenApiParameter("types", OpenApiTypes.STR, description="Comma-separated record types."),
+        ],
+        responses={200: OpenApiTypes.OBJECT},
+    )
+    def get(self, request: Request) -> Response:
+        since = _parse_since(request.query_params.get("since"))
+        limit = _parse_limit(request.query_params.get("limit"))
+        types = _parse_types(request.query_params.get("types"))
+        try:
+            page = services.read_changes(since, limit=limit, types=types)
+        except services.InvalidCursor as exc:
+            raise ValidationError({"since": [str(exc)]}) from None
+        sources = api_representations()
+        querysets = {name: source.queryset for name, source in sources.items() if source.queryset is not None}
+        records = services.load_current_records(page.changes, querysets)
+        by_type: dict[str, list[Record]] = defaultdict(list)
+        for (record_type, _pk), record in records.items():
+            by_type[record_type].append(record)
+        representations: dict[tuple[str, Any], dict[str, Any]] = {}
+        for record_type, instances in by_type.items():
+            source = sources.get(record_type)
+            serializer_class = source.serializer_class if source is not None else None
+            for pk, data in represent(instances, serializer_class, request).items():
+                representations[(record_type, pk)] = data
+        body = {
+            "changes": [
+                services.change_entry(change, representations.get((change.record_type, change.record_id))
+                                      if change.op == "upsert" else None)
+                for change in page.changes
+            ],
+            "next": services.encode_cursor(page.next),
+            "has_more": page.has_more,
+        }
+        response = Response(body)
+        response["Cache-Control"] = "no-store"
+        return response
