@@ -220,6 +220,8 @@ def _celery_mode(request: pytest.FixtureRequest) -> Iterator[None]:
         request.getfixturevalue("celery_worker_process")
         yield
         return
+    # The Django setting too: code that asks it (readiness) must agree with how tasks run.
+    request.getfixturevalue("settings").CELERY_TASK_ALWAYS_EAGER = True
     previous = app.conf.task_always_eager
     app.conf.task_always_eager = True
     try:
