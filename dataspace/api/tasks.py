@@ -10,7 +10,7 @@ from django.utils import timezone
 from dataspace.api.models import IdempotencyKey
 
 
-@shared_task(name="dataspace.api.tasks.purge_idempotency_keys", time_limit=120, acks_late=True)
+@shared_task(name="dataspace.api.tasks.purge_idempotency_keys", time_limit=120, soft_time_limit=100, acks_late=True)
 def purge_idempotency_keys() -> int:
     """Delete stored answers older than IDEMPOTENCY_KEY_TTL_HOURS; returns how many went."""
     cutoff = timezone.now() - timedelta(hours=IdempotencyKey.ttl_hours())
