@@ -1,3 +1,5 @@
+"""What every human page knows about the node."""
+
 from __future__ import annotations
 
 from typing import Any

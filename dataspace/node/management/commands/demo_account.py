@@ -1,0 +1,59 @@
+"""python manage.py demo_account: create the demo federation's accounts on this node (idempotent)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
+
+#: What each account kind may do on a node, until the directory and OAuth apps define it further.
+KINDS = {
+    "staff": {"is_staff": True, "is_superuser": True},
+    "analyst": {"is_staff": False, "is_superuser": False},
+    "professional": {"is_staff": False, "is_superuser": False},
+    "person": {"is_staff": False, "is_superuser": False},
+}
+
+
+class Command(BaseCommand):
+    help = (
+        "Create or update this node's demo accounts from a credentials file written by scripts/demo.py "
+        '({"<node>": [{"username", "password", "kind"}, …]}, mode 0600). Kinds: staff (superuser of the '
+        "node's admin), analyst, professional, person; each non-staff account joins a group named after its "
+        "kind. Idempotent: existing accounts keep their id; passwords are reset to the file's only if they differ."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--credentials", required=True, type=Path, help="path of credentials.json")
+        parser.add_argument("--node", required=True, help="the node's name, a key of the credentials file")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        path = Path(options["credentials"])
+        try:
+            accounts = json.loads(path.read_text())[options["node"]]
+        except FileNotFoundError:
+            raise CommandError(f"credentials file not found: {path}") from None
+        except (KeyError, json.JSONDecodeError) as exc:
+            raise CommandError(f"{path} has no valid entry for node {options['node']!r}: {exc}") from None
+        user_model = get_user_model()
+        with transaction.atomic():
+            for account in accounts:
+                kind = account.get("kind")
+                if kind not in KINDS:
+                    raise CommandError(f"unknown account kind {kind!r}; choose one of: {', '.join(KINDS)}")
+                user, created = user_model.objects.get_or_create(username=account["username"], defaults=KINDS[kind])
+                for field, value in KINDS[kind].items():
+                    setattr(user, field, value)
+                if created or not user.check_password(account["password"]):
+                    user.set_password(account["password"])
+                user.is_active = True
+                user.save()
+                if kind != "staff":
+                    group, _ = Group.objects.get_or_create(name=kind)
+                    user.groups.add(group)
+                self.stdout.write(f"account {user.username} ({kind}) {'created' if created else 'kept'}")

@@ -1,0 +1,375 @@
+#!/usr/bin/env python3
+"""`make demo`: a federation of four Scène Commune nodes on 127.0.0.1, in the foreground.
+
+structure-a, structure-b (two fictitious structures, Lyon and Nantes), registry and ministry, on
+ports DEMO_PORT_BASE … DEMO_PORT_BASE+3 (default 8001–8004). Each node has its own directory under
+DEMO_DIR (default var/demo): SQLite database, key pair, secret key, logs. The script migrates,
+initialises and seeds every node (in parallel; a second run reuses what is there), creates the demo
+accounts with passwords generated once and kept in DEMO_DIR/credentials.json (0600), starts each
+node with gunicorn, waits until every /healthz answers, writes DEMO_DIR/nodes.json (DESIGN.md §7)
+and stays in the foreground. Ctrl-C or SIGTERM stops every node and exits 0.
+
+Standard library only; run it with the project's virtualenv Python.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import errno
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+HEALTH_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    name: str
+    roles: tuple[str, ...]
+    accounts: tuple[tuple[str, str], ...]  # (username, kind)
+
+
+NODES = (
+    NodeSpec("structure-a", ("structure",), (("admin", "staff"),)),
+    NodeSpec("structure-b", ("structure",), (("admin", "staff"),)),
+    NodeSpec("registry", ("registry",), (("admin", "staff"),)),
+    NodeSpec("ministry", ("ministry",), (("admin", "staff"), ("analyste", "analyst"))),
+)
+
+#: Inherited variables that would make the nodes share a database, a key or an identity.
+SCRUBBED_ENV = (
+    "DATABASE_URL",
+    "REDIS_URL",
+    "DJANGO_SECRET_KEY",
+    "NODE_KEY_DIR",
+    "NODE_NAME",
+    "NODE_BASE_URL",
+    "NODE_ROLES",
+    "NODE_DATA_DIR",
+    "ALLOWED_HOSTS",
+    "CSRF_TRUSTED_ORIGINS",
+    "DJANGO_DEBUG",
+)
+
+SETUP_SNIPPET = """
+import sys, django
+django.setup()
+from django.core.management import call_command
+profile, credentials = sys.argv[1], sys.argv[2]
+call_command("migrate", interactive=False, verbosity=0)
+call_command("node_init")
+call_command("seed_demo", profile=profile)
+call_command("demo_account", credentials=credentials, node=profile)
+"""
+
+
+class DemoError(Exception):
+    """The demo cannot start; the message says why, in French and English."""
+
+
+# ---------------------------------------------------------------------------- processes
+
+
+class Supervisor:
+    """Every child process, each in its own process group, so that all of it can be stopped."""
+
+    def __init__(self) -> None:
+        self.children: list[subprocess.Popen[bytes]] = []
+        self.lock = threading.RLock()  # re-entrant: the signal handler may run while spawn holds it
+        self.stopping = threading.Event()
+
+    def spawn(self, args: list[str], *, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+        with self.lock:
+            if self.stopping.is_set():
+                raise DemoError("arrêt demandé / stop requested")
+            with log.open("ab") as out:
+                process = subprocess.Popen(  # noqa: S603 - fixed argument lists built by this script
+                    args,
+                    cwd=ROOT,
+                    env=env,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+            self.children.append(process)
+            return process
+
+    def interrupt(self) -> None:
+        """Ask every child to stop now (from the signal handler); `stop_all` finishes the job."""
+        self.stopping.set()
+        with self.lock:
+            for process in self.children:
+                _signal_group(process, signal.SIGTERM)
+
+    def stop_all(self) -> None:
+        """TERM every process group, wait, then KILL whatever is left."""
+        self.stopping.set()
+        with self.lock:
+            children = list(self.children)
+        for process in children:
+            _signal_group(process, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        for process in children:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        for process in children:
+            _signal_group(process, signal.SIGKILL)  # the group: workers left behind by a dead master too
+            if process.poll() is None:
+                process.wait()
+
+
+def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signum)
+
+
+# ---------------------------------------------------------------------------- setup
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn does
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return False
+            raise
+    return True
+
+
+def load_credentials(path: Path) -> dict[str, list[dict[str, str]]]:
+    """The demo accounts, with passwords generated on the first run and reused afterwards (0600)."""
+    existing: dict[str, list[dict[str, str]]] = {}
+    if path.exists():
+        existing = json.loads(path.read_text())
+    changed = False
+    for node in NODES:
+        known = {account["username"]: account for account in existing.get(node.name, [])}
+        accounts = []
+        for username, kind in node.accounts:
+            account = known.get(username)
+            if account is None or account.get("kind") != kind:
+                account = {"username": username, "password": secrets.token_urlsafe(12), "kind": kind}
+                changed = True
+            accounts.append(account)
+        existing[node.name] = accounts
+    if changed or not path.exists():
+        _write_private(path, existing)
+    path.chmod(0o600)
+    return existing
+
+
+def _write_private(path: Path, data: Any) -> None:
+    """Write JSON atomically, readable by the owner only."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        json.dump(data, out, indent=2, ensure_ascii=False)
+        out.write("\n")
+    os.replace(tmp, path)
+
+
+def node_env(node: NodeSpec, port: int, demo_dir: Path) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if key not in SCRUBBED_ENV}
+    env.update(
+        DJANGO_SETTINGS_MODULE="dataspace.settings",
+        PYTHONUNBUFFERED="1",
+        NODE_NAME=node.name,
+        NODE_BASE_URL=f"http://127.0.0.1:{port}",
+        NODE_ROLES=",".join(node.roles),
+        NODE_DATA_DIR=str(demo_dir / node.name),
+        DJANGO_DEBUG="0",
+    )
+    return env
+
+
+def set_up_node(supervisor: Supervisor, node: NodeSpec, env: dict[str, str], demo_dir: Path) -> float:
+    """Migrate, initialise, seed and create the accounts of one node. Returns the seconds it took."""
+    started = time.monotonic()
+    node_dir = demo_dir / node.name
+    node_dir.mkdir(parents=True, exist_ok=True)
+    log = node_dir / "setup.log"
+    log.write_text("")
+    args = [sys.executable, "-c", SETUP_SNIPPET, node.name, str(demo_dir / "credentials.json")]
+    returncode = supervisor.spawn(args, env=env, log=log).wait()
+    if returncode != 0:
+        if supervisor.stopping.is_set():
+            raise DemoError("arrêt demandé / stop requested")
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-25:])
+        raise DemoError(
+            f"la préparation du nœud {node.name} a échoué / setting up node {node.name} failed "
+            f"(code {returncode}; journal / log: {log}):\n{tail}"
+        )
+    return time.monotonic() - started
+
+
+def start_node(
+    supervisor: Supervisor, node: NodeSpec, port: int, env: dict[str, str], demo_dir: Path
+) -> subprocess.Popen[bytes]:
+    gunicorn = Path(sys.executable).parent / "gunicorn"
+    command = [str(gunicorn)] if gunicorn.exists() else [sys.executable, "-m", "gunicorn"]
+    command += [
+        "dataspace.wsgi",
+        "-b",
+        f"127.0.0.1:{port}",
+        "-w",
+        "2",
+        "--threads",
+        "4",
+        "--graceful-timeout",
+        "5",
+        "--access-logfile",
+        "-",
+        "--name",
+        f"scene-commune-{node.name}",
+    ]
+    return supervisor.spawn(command, env=env, log=demo_dir / node.name / "server.log")
+
+
+def wait_healthy(supervisor: Supervisor, base_url: str, name: str, log: Path) -> None:
+    deadline = time.monotonic() + HEALTH_TIMEOUT_S
+    while time.monotonic() < deadline and not supervisor.stopping.is_set():
+        try:
+            with urllib.request.urlopen(f"{base_url}/healthz", timeout=2) as response:  # noqa: S310 - our own node
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.2)
+    if supervisor.stopping.is_set():
+        raise DemoError("arrêt demandé / stop requested")
+    raise DemoError(f"le nœud {name} ne répond pas sur {base_url}/healthz / node {name} does not answer (log: {log})")
+
+
+# ---------------------------------------------------------------------------- summary
+
+
+def nodes_document(ports: dict[str, int], credentials: dict[str, list[dict[str, str]]]) -> dict[str, Any]:
+    """The machine-readable list of the demo federation (DESIGN.md §7)."""
+    return {
+        "nodes": [
+            {
+                "name": node.name,
+                "base_url": f"http://127.0.0.1:{ports[node.name]}",
+                "roles": list(node.roles),
+                "clients": [],  # filled once the OAuth authorization server exists
+                "users": [dict(account) for account in credentials[node.name]],
+            }
+            for node in NODES
+        ]
+    }
+
+
+def print_summary(document: dict[str, Any], nodes_json: Path, elapsed: float) -> None:
+    lines = [
+        "",
+        f"Fédération de démonstration Scène Commune prête en {elapsed:.1f} s — demo federation ready.",
+        "",
+    ]
+    for node in document["nodes"]:
+        lines.append(f"  {node['name']:<12} {node['base_url']:<24} rôles / roles : {', '.join(node['roles'])}")
+        for user in node["users"]:
+            lines.append(
+                f"  {'':<12} {node['base_url'] + '/admin/':<24} {user['kind']:<8} "
+                f"{user['username']} / {user['password']}"
+            )
+    lines += [
+        "",
+        f"  Liste machine des nœuds / machine-readable node list : {nodes_json}",
+        f"  Journaux / logs : {nodes_json.parent}/<nœud>/server.log",
+        "  Pages utiles / useful pages : /  /api/docs/  /.well-known/dataspace-node  /feeds/performances.ics",
+        "",
+        "Ctrl-C pour arrêter / Ctrl-C to stop.",
+        "",
+    ]
+    print("\n".join(lines), flush=True)
+
+
+# ---------------------------------------------------------------------------- main
+
+
+def main() -> int:
+    started = time.monotonic()
+    port_base = int(os.environ.get("DEMO_PORT_BASE", "8001"))
+    demo_dir = Path(os.environ.get("DEMO_DIR", "") or ROOT / "var" / "demo")
+    demo_dir = (demo_dir if demo_dir.is_absolute() else ROOT / demo_dir).resolve()
+    ports = {node.name: port_base + index for index, node in enumerate(NODES)}
+
+    for name, port in ports.items():
+        if not port_is_free(port):
+            print(
+                f"Le port {port} (nœud {name}) est déjà utilisé : une démo tourne peut-être déjà. "
+                f"Arrêtez-la ou choisissez d'autres ports avec DEMO_PORT_BASE.\n"
+                f"Port {port} (node {name}) is already in use; stop what uses it or set DEMO_PORT_BASE.",
+                file=sys.stderr,
+            )
+            return 2
+
+    supervisor = Supervisor()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        if not supervisor.stopping.is_set():
+            print("\nArrêt des nœuds… / stopping the nodes…", flush=True)
+        supervisor.interrupt()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+
+    demo_dir.mkdir(parents=True, exist_ok=True)
+    credentials = load_credentials(demo_dir / "credentials.json")
+    envs = {node.name: node_env(node, ports[node.name], demo_dir) for node in NODES}
+    nodes_json = demo_dir / "nodes.json"
+    nodes_json.unlink(missing_ok=True)  # present only while this run's nodes answer
+    print(f"Préparation de {len(NODES)} nœuds dans {demo_dir} / setting up {len(NODES)} nodes…", flush=True)
+    try:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=len(NODES)) as pool:
+            futures = {pool.submit(set_up_node, supervisor, node, envs[node.name], demo_dir): node for node in NODES}
+            for future in concurrent.futures.as_completed(futures):
+                print(f"  {futures[future].name} prêt / ready ({future.result():.1f} s)", flush=True)
+        servers = {node: start_node(supervisor, node, ports[node.name], envs[node.name], demo_dir) for node in NODES}
+        for node in NODES:
+            wait_healthy(
+                supervisor, f"http://127.0.0.1:{ports[node.name]}", node.name, demo_dir / node.name / "server.log"
+            )
+        document = nodes_document(ports, credentials)
+        _write_private(nodes_json, document)
+        print_summary(document, nodes_json, time.monotonic() - started)
+        while not supervisor.stopping.wait(0.5):
+            for node, process in servers.items():
+                if process.poll() is not None:
+                    raise DemoError(
+                        f"le nœud {node.name} s'est arrêté / node {node.name} stopped "
+                        f"(code {process.returncode}; log: {demo_dir / node.name / 'server.log'})"
+                    )
+    except DemoError as exc:
+        interrupted = supervisor.stopping.is_set()
+        supervisor.stop_all()
+        nodes_json.unlink(missing_ok=True)
+        if interrupted:
+            return 0
+        print(f"\nÉchec de la démo / demo failed: {exc}", file=sys.stderr)
+        return 1
+    supervisor.stop_all()
+    print("Tous les nœuds sont arrêtés. / All nodes stopped.", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
