@@ -914,7 +914,7 @@ class _Seeder:
         producer: m.Organisation = self.owner
         if ps.touring and self.profile == "structure-b":
             producer = self.partner  # structure-a created it; structure-b presents it
-        elif ps.archived or ps.discipline in (D.DANCE, D.CIRCUS):
+        elif ps.discipline in (D.DANCE, D.CIRCUS):
             producer = self.company
         production = self.save(
             m.Production(
@@ -1030,6 +1030,8 @@ class _Seeder:
                 occupied.add((hall.name, day))
                 if ps.audience == YOUNG and day.weekday() in (1, 3, 4):
                     hour, minute = (10, 0) if count % 2 == 0 else (14, 30)  # school performances
+                elif ps.audience == YOUNG:
+                    hour, minute = 15, 0  # family performances on Wednesdays and weekends
                 elif day.weekday() == 6:
                     hour, minute = 16, 0
                 elif ps.discipline == D.OPERA:
