@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, permissions
 from rest_framework.request import Request
 
@@ -23,6 +25,17 @@ def is_node_staff(request: Request) -> bool:
     return bool(user and user.is_authenticated and user.is_staff and user.is_active)
 
 
+def caller_id(request: Request) -> str:
+    """A stable name for whoever sends the request (idempotency keys are scoped by it).
+
+    Sessions give `user:<pk>`; the OAuth issue adds `client:<client_id>` for machine clients here.
+    """
+    user = request.user
+    if user is not None and user.is_authenticated:
+        return f"user:{user.pk}"
+    return "anonymous"
+
+
 class StaffWriteOrReadOnly(permissions.BasePermission):
     """Anyone reads public data; only the node's staff write."""
 
@@ -32,3 +45,13 @@ class StaffWriteOrReadOnly(permissions.BasePermission):
         if request.method in permissions.SAFE_METHODS:
             return True
         return is_node_staff(request)
+
+
+class SessionAuthenticationScheme(OpenApiAuthenticationExtension):
+    """How the OpenAPI schema describes the session login (a cookie set by the admin login)."""
+
+    target_class = "dataspace.api.auth.SessionAuthentication"
+    name = "sessionAuth"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
+        return {"type": "apiKey", "in": "cookie", "name": settings.SESSION_COOKIE_NAME}

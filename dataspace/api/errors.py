@@ -1,4 +1,9 @@
-"""Every API error as `{"error": code, "detail": text, "fields": {...}}` with a 4xx status."""
+"""Every API error as `{"error": code, "detail": text, "fields": {...}}` with a 4xx status.
+
+An exception may carry an `extra` dict of additional top-level members (e.g. the tombstone of a
+deleted record on a 410). Database errors that escaped the services are mapped as a last resort:
+an integrity error is a 400 (the data broke a rule), a protected deletion is a 409.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,8 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError
+from django.db.models import ProtectedError, RestrictedError
 from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -28,6 +35,16 @@ class Gone(exceptions.APIException):
     status_code = status.HTTP_410_GONE
     default_detail = "This record was deleted."
     default_code = "gone"
+
+    def __init__(self, detail: Any = None, code: Any = None, *, extra: dict[str, Any] | None = None) -> None:
+        super().__init__(detail, code)
+        self.extra = extra or {}
+
+
+class UnprocessableEntity(exceptions.APIException):
+    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
+    default_detail = "The request cannot be processed."
+    default_code = "unprocessable"
 
 
 def _flatten(detail: Any) -> Any:
@@ -54,6 +71,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
+    elif isinstance(exc, (ProtectedError, RestrictedError)):
+        exc = Conflict("Other records still refer to this one; delete or re-attach them first.")
+    elif isinstance(exc, IntegrityError):
+        exc = exceptions.ValidationError({"non_field_errors": ["The data breaks an integrity rule of the database."]})
     response = drf_exception_handler(exc, context)
     if response is None or not isinstance(exc, exceptions.APIException):
         return response
@@ -66,6 +87,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         body = {"error": "invalid", "detail": f"Invalid value(s) for: {named}.", "fields": fields}
     else:
         body = {"error": _code(exc), "detail": str(_flatten(exc.detail)), "fields": {}}
+    body.update(getattr(exc, "extra", None) or {})
     response.data = body
     return response
 

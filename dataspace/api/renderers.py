@@ -2,6 +2,8 @@
 
 Views produce plain JSON through their serializers; these renderers ask the view for the
 other forms (`view.jsonld(data)`, `view.csv_columns()`), so the mapping lives beside each model.
+Error bodies (status >= 400) are always rendered as the plain JSON error document; an empty
+answer (304, 204) renders as an empty body.
 """
 
 from __future__ import annotations
@@ -12,6 +14,15 @@ import json
 from typing import Any
 
 from rest_framework import renderers
+from rest_framework.utils.encoders import JSONEncoder
+
+#: Leading characters that make spreadsheet software evaluate a cell as a formula (CSV injection).
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _is_error(renderer_context: Any) -> bool:
+    response = (renderer_context or {}).get("response")
+    return response is not None and response.status_code >= 400
 
 
 class JSONLDRenderer(renderers.BaseRenderer):
@@ -20,43 +31,64 @@ class JSONLDRenderer(renderers.BaseRenderer):
     charset = "utf-8"
 
     def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None) -> bytes:
-        context = renderer_context or {}
-        view = context.get("view")
-        response = context.get("response")
+        if data is None:
+            return b""
+        view = (renderer_context or {}).get("view")
         document = data
-        if response is not None and response.status_code < 400 and hasattr(view, "jsonld"):
+        if not _is_error(renderer_context) and hasattr(view, "jsonld"):
             document = view.jsonld(data)
-        return json.dumps(document, ensure_ascii=False).encode("utf-8")
+        return json.dumps(document, ensure_ascii=False, cls=JSONEncoder).encode("utf-8")
 
 
 class CSVRenderer(renderers.BaseRenderer):
-    """`?format=csv&fields=a,b` renders a collection page as CSV with those columns."""
+    """`?format=csv&fields=a,b` renders a collection (or one record) as CSV with those columns."""
 
     media_type = "text/csv"
     format = "csv"
     charset = "utf-8"
 
     def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None) -> bytes:
-        context = renderer_context or {}
-        view = context.get("view")
-        response = context.get("response")
-        if response is not None and response.status_code >= 400:
-            return json.dumps(data, ensure_ascii=False).encode("utf-8")
+        if data is None:
+            return b""
+        view = (renderer_context or {}).get("view")
+        if _is_error(renderer_context):
+            return json.dumps(data, ensure_ascii=False, cls=JSONEncoder).encode("utf-8")
         rows = data.get("results", data) if isinstance(data, dict) else data
         if isinstance(rows, dict):
             rows = [rows]
         columns = view.csv_columns() if hasattr(view, "csv_columns") else sorted({k for row in rows for k in row})
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(columns)
-        for row in rows:
-            writer.writerow([_cell(row.get(column)) for column in columns])
-        return buffer.getvalue().encode("utf-8")
+        return render_csv(columns, rows).encode("utf-8")
 
 
-def _cell(value: Any) -> str:
+def render_csv(columns: list[str], rows: Any) -> str:
+    """A CSV text with a header line, one line per row (a mapping), `columns` in that order."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([csv_cell(row.get(column)) for column in columns])
+    return buffer.getvalue()
+
+
+def csv_cell(value: Any) -> str:
+    """One cell: lists and objects as JSON; text that a spreadsheet would run as a formula is quoted."""
     if value is None:
         return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
     if isinstance(value, (list, dict)):
-        return json.dumps(value, ensure_ascii=False)
-    return str(value)
+        return json.dumps(value, ensure_ascii=False, cls=JSONEncoder)
+    text = str(value)
+    if text.startswith(FORMULA_PREFIXES) and not _is_number(text):
+        return "'" + text
+    return text
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,464 @@
+"""REST API of the referentials: /api/v1/<plural>/ (DESIGN.md §4).
+
+Views are thin: querysets (with the joins and prefetches that keep list query counts flat in the
+page size), filters, and the renderings. Rules live in `services`, validation in the serializers
+(which call the model's own rules), the JSON-LD mapping in `dataspace.referentials.jsonld`.
+
+Renderings: JSON by default; JSON-LD on `Accept: application/ld+json` (or `?format=jsonld`);
+CSV with `?format=csv&fields=a,b`. A CSV export without `cursor`/`page_size` is the whole
+filtered collection, streamed, up to `csv_max_rows` rows (more is a 400 asking to filter or
+page); with `page_size`/`cursor` it is one page and the next page is in the `Link` header.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+from django.db.models import QuerySet
+from django.http import StreamingHttpResponse
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from dataspace.api.auth import is_node_staff
+from dataspace.api.mixins import (
+    ConditionalRecordMixin,
+    IdempotentCreateMixin,
+    JSONErrorsMixin,
+    record_etag,
+)
+from dataspace.api.renderers import JSONLDRenderer, csv_cell
+from dataspace.referentials import jsonld, services
+from dataspace.referentials.api import filters as f
+from dataspace.referentials.api import serializers as s
+from dataspace.referentials.models import (
+    Contribution,
+    Hall,
+    Organisation,
+    Performance,
+    Person,
+    Production,
+    Season,
+    TechnicalSheet,
+    Venue,
+    Work,
+)
+
+#: The OAuth scopes a later issue checks for each view (read: safe methods, write: the others).
+REFERENTIAL_SCOPES: dict[str, str] = {"read": "referentials:read", "write": "referentials:write"}
+
+_ERRORS = {
+    400: OpenApiResponse(description="Invalid request: `{error, detail, fields}` names the fields."),
+    403: OpenApiResponse(description="Writes need a logged-in staff session."),
+}
+_DETAIL_ERRORS = {
+    **_ERRORS,
+    404: OpenApiResponse(description="No such record (or not visible to the caller)."),
+    410: OpenApiResponse(description="The record was deleted; the body carries its tombstone."),
+}
+IF_MATCH = OpenApiParameter(
+    "If-Match",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    description="ETag read before; the write is refused with 412 when the record changed since.",
+)
+IF_NONE_MATCH = OpenApiParameter(
+    "If-None-Match", OpenApiTypes.STR, OpenApiParameter.HEADER, description="ETag held; 304 when unchanged."
+)
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    description="Unique key of this creation: a retry with the same key and body replays the first answer "
+    "(header `Idempotent-Replayed: true`); another body with the same key is a 422.",
+)
+CSV_FIELDS = OpenApiParameter(
+    "fields",
+    OpenApiTypes.STR,
+    OpenApiParameter.QUERY,
+    description="With `format=csv`: comma-separated columns (names of the JSON members).",
+)
+
+
+def documented(name: str, serializer: type[s.RecordSerializer]) -> Any:
+    """The OpenAPI annotations shared by every referential viewset."""
+    not_modified = OpenApiResponse(description="Not modified (If-None-Match).")
+    failed = OpenApiResponse(description="If-Match does not match the current ETag.")
+    return extend_schema_view(
+        list=extend_schema(
+            summary=f"List {name}", parameters=[CSV_FIELDS], responses={200: serializer(many=True), **_ERRORS}
+        ),
+        retrieve=extend_schema(
+            summary=f"One of the {name}",
+            parameters=[IF_NONE_MATCH],
+            responses={200: serializer, 304: not_modified, **_DETAIL_ERRORS},
+        ),
+        create=extend_schema(
+            summary=f"Create one of the {name}",
+            parameters=[IDEMPOTENCY_KEY],
+            responses={201: serializer, **_ERRORS, 422: OpenApiResponse(description="Idempotency-Key reused.")},
+        ),
+        update=extend_schema(
+            summary=f"Replace one of the {name}",
+            parameters=[IF_MATCH],
+            responses={200: serializer, 412: failed, **_DETAIL_ERRORS},
+        ),
+        partial_update=extend_schema(
+            summary=f"Change one of the {name}",
+            parameters=[IF_MATCH],
+            responses={200: serializer, 412: failed, **_DETAIL_ERRORS},
+        ),
+        destroy=extend_schema(
+            summary=f"Delete one of the {name}",
+            parameters=[IF_MATCH],
+            responses={
+                204: None,
+                412: failed,
+                **_DETAIL_ERRORS,
+                409: OpenApiResponse(description="Other records still refer to it."),
+            },
+        ),
+    )
+
+
+class ReferentialViewSet(JSONErrorsMixin, IdempotentCreateMixin, ConditionalRecordMixin, viewsets.ModelViewSet):
+    """Collection and detail of one record type; see the module docstring for renderings."""
+
+    required_scopes: ClassVar[dict[str, str]] = REFERENTIAL_SCOPES
+    #: Columns of a CSV export when `fields` is not given.
+    csv_default_columns: ClassVar[tuple[str, ...]] = ("id", "uri", "version")
+    #: Largest CSV export streamed in one answer; beyond, filter or page with `page_size`/`cursor`.
+    csv_max_rows: ClassVar[int] = 10_000
+    csv_selected: list[str] | None = None
+
+    # ------------------------------------------------------------------ renderings
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        if getattr(request.accepted_renderer, "format", None) == "csv":
+            self.csv_selected = self._requested_columns(request)
+
+    def _requested_columns(self, request: Request) -> list[str]:
+        raw = request.query_params.get("fields", "")
+        if not raw.strip():
+            return list(self.csv_default_columns)
+        requested = [name.strip() for name in raw.split(",") if name.strip()]
+        allowed = list(self.get_serializer_class()(context=self.get_serializer_context()).fields)
+        unknown = [name for name in requested if name not in allowed]
+        if unknown:
+            raise ValidationError(
+                {"fields": [f"Unknown column(s): {', '.join(unknown)}; available: {', '.join(allowed)}."]}
+            )
+        return requested
+
+    def csv_columns(self) -> list[str]:
+        return self.csv_selected or list(self.csv_default_columns)
+
+    def jsonld(self, data: Any) -> Any:
+        objects = self.rendered_objects
+        if objects is None:  # a replayed answer: read the record again
+            ident = data.get("id") if isinstance(data, dict) else None
+            objects = list(self.get_queryset().filter(pk=ident)) if ident else []
+        if self.action == "list":
+            return jsonld.graph_document(objects)
+        if not objects:
+            return data
+        return jsonld.record_document(objects[0])
+
+    def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if (
+            response.status_code == 200
+            and getattr(request, "accepted_renderer", None) is not None
+            and request.accepted_renderer.format == "csv"
+        ):
+            stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
+            response["Content-Disposition"] = f'attachment; filename="{self.basename}s-{stamp}.csv"'
+        return response
+
+    # ------------------------------------------------------------------ actions
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Any:
+        queryset = self.filter_queryset(self.get_queryset())
+        paging = {"cursor", "page_size"} & set(request.query_params)
+        if request.accepted_renderer.format == "csv" and not paging:
+            return self._csv_export(queryset)
+        page = self.paginate_queryset(queryset)
+        assert page is not None  # noqa: S101  (every referential collection is paginated)
+        self.rendered_objects = list(page)
+        serializer = self.get_serializer(page, many=True)
+        return self.get_paginated_response(serializer.data)
+
+    def _csv_export(self, queryset: QuerySet[Any]) -> StreamingHttpResponse:
+        total = queryset.count()
+        if total > self.csv_max_rows:
+            raise ValidationError(
+                {
+                    "format": [
+                        f"The export would hold {total} rows, more than {self.csv_max_rows}: narrow it with filters, "
+                        "or page it with page_size and follow the cursor in the Link header."
+                    ]
+                }
+            )
+        columns = self.csv_columns()
+
+        def lines() -> Iterator[str]:
+            buffer = _Line()
+            writer = csv.writer(buffer)
+            writer.writerow(columns)
+            yield buffer.take()
+            for record in queryset.iterator(chunk_size=500):
+                row = self.get_serializer(record).data
+                writer.writerow([csv_cell(row.get(column)) for column in columns])
+                yield buffer.take()
+
+        return StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+
+    def perform_destroy(self, instance: Any) -> None:
+        services.delete_record(instance)
+
+
+class _Line:
+    """A write-only file for csv.writer that hands back what was written since the last take()."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.parts.append(text)
+        return len(text)
+
+    def take(self) -> str:
+        text, self.parts = "".join(self.parts), []
+        return text
+
+
+# ---------------------------------------------------------------------------- the ten collections
+
+
+@documented("organisations", s.OrganisationSerializer)
+class OrganisationViewSet(ReferentialViewSet):
+    queryset = Organisation.objects.select_related("owner")
+    serializer_class = s.OrganisationSerializer
+    filterset_class = f.OrganisationFilter
+    search_fields = ["name", "legal_name", "city", "siret"]
+    ordering_fields = ["name", "created_at", "updated_at", "kind"]
+    ordering = ["name"]
+    csv_default_columns = ("id", "name", "legal_name", "kind", "siret", "label", "city", "postal_code", "region")
+
+
+@documented("venues", s.VenueSerializer)
+class VenueViewSet(ReferentialViewSet):
+    queryset = Venue.objects.select_related("owner", "operator").prefetch_related("halls")
+    serializer_class = s.VenueSerializer
+    filterset_class = f.VenueFilter
+    search_fields = ["name", "city", "street_address"]
+    ordering_fields = ["name", "city", "created_at", "updated_at"]
+    ordering = ["name"]
+    csv_default_columns = (
+        "id",
+        "name",
+        "venue_type",
+        "street_address",
+        "postal_code",
+        "city",
+        "departement",
+        "region",
+        "siret",
+    )
+
+
+@documented("halls", s.HallSerializer)
+class HallViewSet(ReferentialViewSet):
+    queryset = Hall.objects.select_related("owner", "venue", "technical_sheet")
+    serializer_class = s.HallSerializer
+    filterset_class = f.HallFilter
+    search_fields = ["name", "venue__name", "venue__city"]
+    ordering_fields = ["name", "created_at", "updated_at", "wheelchair_places"]
+    ordering = ["name"]
+    csv_default_columns = (
+        "id",
+        "venue",
+        "name",
+        "seated_capacity",
+        "standing_capacity",
+        "wheelchair_places",
+        "technical_sheet",
+    )
+
+
+@documented("technical sheets", s.TechnicalSheetSerializer)
+class TechnicalSheetViewSet(ReferentialViewSet):
+    queryset = TechnicalSheet.objects.select_related("owner", "hall")
+    serializer_class = s.TechnicalSheetSerializer
+    filterset_class = f.TechnicalSheetFilter
+    search_fields = ["hall__name", "hall__venue__name", "notes", "floor", "get_in"]
+    ordering_fields = ["created_at", "updated_at", "version"]
+    ordering = ["-updated_at"]
+    csv_default_columns = (
+        "id",
+        "hall",
+        "venue",
+        "version",
+        "stage_width_m",
+        "stage_depth_m",
+        "proscenium_opening_m",
+        "proscenium_height_m",
+        "height_under_grid_m",
+        "flying_bars",
+        "flying_bar_max_load_kg",
+        "stage_power_kva",
+        "dressing_rooms",
+    )
+
+    @extend_schema(
+        summary="Revisions of a technical sheet, newest first (version, diff, data, changed_at)",
+        responses={200: s.TechnicalSheetRevisionSerializer(many=True), **_DETAIL_ERRORS},
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        renderer_classes=[JSONRenderer, BrowsableAPIRenderer],
+        pagination_class=None,
+        filter_backends=[],
+    )
+    def revisions(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        sheet = self.get_object()
+        revisions = sheet.revisions.order_by("-version")
+        serializer = s.TechnicalSheetRevisionSerializer(revisions, many=True)
+        return Response(serializer.data, headers={"ETag": record_etag(sheet)})
+
+
+@documented("persons", s.PersonSerializer)
+class PersonViewSet(ReferentialViewSet):
+    queryset = Person.objects.select_related("owner")
+    serializer_class = s.PersonSerializer
+    filterset_class = f.PersonFilter
+    search_fields = ["given_name", "family_name"]
+    ordering_fields = ["family_name", "given_name", "created_at", "updated_at"]
+    ordering = ["family_name"]
+    csv_default_columns = ("id", "given_name", "family_name", "same_as")
+
+
+@documented("works", s.WorkSerializer)
+class WorkViewSet(ReferentialViewSet):
+    queryset = Work.objects.select_related("owner").prefetch_related("contributions__person")
+    serializer_class = s.WorkSerializer
+    filterset_class = f.WorkFilter
+    search_fields = ["title", "original_title", "description"]
+    ordering_fields = ["title", "created_at", "updated_at"]
+    ordering = ["title"]
+    csv_default_columns = ("id", "title", "original_title", "genre", "year", "duration_minutes", "language")
+
+
+@documented("productions", s.ProductionSerializer)
+class ProductionViewSet(ReferentialViewSet):
+    queryset = Production.objects.select_related("owner", "producer", "original_production").prefetch_related(
+        "works", "coproducers", "revivals", "contributions__person"
+    )
+    serializer_class = s.ProductionSerializer
+    filterset_class = f.ProductionFilter
+    search_fields = ["title", "description"]
+    ordering_fields = ["title", "created_at", "updated_at", "discipline"]
+    ordering = ["title"]
+    csv_default_columns = (
+        "id",
+        "title",
+        "discipline",
+        "audience",
+        "producer",
+        "duration_minutes",
+        "language",
+        "premiere_date",
+        "original_production",
+        "works",
+    )
+
+
+@documented("contributions", s.ContributionSerializer)
+class ContributionViewSet(ReferentialViewSet):
+    queryset = Contribution.objects.select_related("owner", "person", "production", "work")
+    serializer_class = s.ContributionSerializer
+    filterset_class = f.ContributionFilter
+    search_fields = ["person__given_name", "person__family_name", "role_label", "character"]
+    ordering_fields = ["position", "role", "created_at", "updated_at"]
+    ordering = ["position"]
+    csv_default_columns = ("id", "production", "work", "person", "role", "role_label", "character", "position")
+
+
+@documented("seasons and festival editions", s.SeasonSerializer)
+class SeasonViewSet(ReferentialViewSet):
+    queryset = Season.objects.select_related("owner", "organiser")
+    serializer_class = s.SeasonSerializer
+    filterset_class = f.SeasonFilter
+    search_fields = ["name"]
+    ordering_fields = ["start_date", "end_date", "name", "created_at", "updated_at"]
+    ordering = ["-start_date"]
+    csv_default_columns = ("id", "name", "kind", "organiser", "start_date", "end_date", "edition")
+
+
+@documented("performances", s.PerformanceSerializer)
+class PerformanceViewSet(ReferentialViewSet):
+    """Performances under option are visible to the node's staff only (404 for anyone else)."""
+
+    queryset = Performance.objects.select_related(
+        "owner", "production", "hall", "hall__venue", "season"
+    ).prefetch_related("production__works")
+    serializer_class = s.PerformanceSerializer
+    filterset_class = f.PerformanceFilter
+    search_fields = ["production__title", "hall__name", "hall__venue__name", "hall__venue__city"]
+    ordering_fields = ["start", "created_at", "updated_at", "status"]
+    ordering = ["start"]
+    csv_default_columns = (
+        "id",
+        "production",
+        "hall",
+        "venue",
+        "start",
+        "time_zone",
+        "status",
+        "capacity",
+        "accessibility",
+        "ticketing_url",
+    )
+
+    def get_queryset(self) -> QuerySet[Performance]:
+        queryset = super().get_queryset()
+        if getattr(self, "swagger_fake_view", False):
+            return queryset
+        return services.visible_performances(queryset, node_staff=is_node_staff(self.request))
+
+
+# ---------------------------------------------------------------------------- the JSON-LD context
+
+
+class _FirstRenderer(BaseContentNegotiation):
+    """The context document has one form; it is served whatever the Accept header says."""
+
+    def select_parser(self, request: Request, parsers: Any) -> Any:
+        return parsers[0] if parsers else None
+
+    def select_renderer(self, request: Request, renderers: Any, format_suffix: str | None = None) -> Any:
+        return renderers[0], renderers[0].media_type
+
+
+class JSONLDContextView(APIView):
+    """GET /api/v1/context.jsonld: the JSON-LD context every document of this node inlines."""
+
+    required_scopes: ClassVar[dict[str, str]] = {"read": "referentials:read"}
+    renderer_classes = [JSONLDRenderer]
+    content_negotiation_class = _FirstRenderer
+
+    @extend_schema(summary="JSON-LD context of the node's documents", responses={200: OpenApiTypes.OBJECT})
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return Response(jsonld.context_document(), headers={"Cache-Control": "public, max-age=86400"})
