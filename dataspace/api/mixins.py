@@ -208,6 +208,8 @@ def _as_json(data: Any) -> Any:
 class IdempotentCreateMixin:
     """`Idempotency-Key` on POST (create): the first successful answer is replayed to retries."""
 
+    rendered_objects: list[Any] | None = None
+
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         key = request.headers.get(IDEMPOTENCY_HEADER)
         if key is None:
@@ -264,5 +266,5 @@ class IdempotentCreateMixin:
             )
         headers = dict(stored.response_headers or {})
         headers[REPLAYED_HEADER] = "true"
-        self.rendered_objects = None  # type: ignore[attr-defined]
+        self.rendered_objects = None
         return Response(stored.response_body, status=stored.status_code, headers=headers)

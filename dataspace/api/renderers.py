@@ -35,7 +35,7 @@ class JSONLDRenderer(renderers.BaseRenderer):
             return b""
         view = (renderer_context or {}).get("view")
         document = data
-        if not _is_error(renderer_context) and hasattr(view, "jsonld"):
+        if view is not None and not _is_error(renderer_context) and hasattr(view, "jsonld"):
             document = view.jsonld(data)
         return json.dumps(document, ensure_ascii=False, cls=JSONEncoder).encode("utf-8")
 
@@ -56,7 +56,11 @@ class CSVRenderer(renderers.BaseRenderer):
         rows = data.get("results", data) if isinstance(data, dict) else data
         if isinstance(rows, dict):
             rows = [rows]
-        columns = view.csv_columns() if hasattr(view, "csv_columns") else sorted({k for row in rows for k in row})
+        columns = (
+            view.csv_columns()
+            if view is not None and hasattr(view, "csv_columns")
+            else sorted({k for row in rows for k in row})
+        )
         return render_csv(columns, rows).encode("utf-8")
 
 

@@ -24,7 +24,7 @@ from dataspace.api.errors import Conflict
 from dataspace.records.models import Record
 from dataspace.referentials.models import Organisation, Performance
 
-R = TypeVar("R", bound=Record)
+M = TypeVar("M", bound=Model)
 
 #: Database constraints whose violation is best reported on other fields than Django would pick.
 CONSTRAINT_FIELDS: dict[str, tuple[str, ...]] = {
@@ -130,7 +130,7 @@ def _integrity_error(exc: IntegrityError) -> ValidationError:
     return ValidationError({api_settings.NON_FIELD_ERRORS_KEY: [message]})
 
 
-def save_record(instance: R, many_to_many: dict[str, list[Any]] | None = None) -> R:
+def save_record(instance: M, many_to_many: dict[str, list[Any]] | None = None) -> M:
     """Save the record (version bump and change-log entry included) and set its many-to-many links."""
     with transaction.atomic():
         try:
@@ -150,13 +150,9 @@ def delete_record(instance: Record) -> None:
         with transaction.atomic():
             instance.delete()
     except (ProtectedError, RestrictedError) as exc:
-        blockers = sorted(
-            {type(obj)._meta.verbose_name_plural for obj in exc.protected_objects}
-            if isinstance(exc, ProtectedError)
-            else {type(obj)._meta.verbose_name_plural for obj in exc.restricted_objects}
-        )
+        blocking = exc.protected_objects if isinstance(exc, ProtectedError) else exc.restricted_objects
+        blockers = sorted({str(type(obj)._meta.verbose_name_plural) for obj in blocking})
         raise Conflict(
-            f"Other records still refer to this one ({', '.join(str(b) for b in blockers)}); "
-            "delete or re-attach them first.",
+            f"Other records still refer to this one ({', '.join(blockers)}); delete or re-attach them first.",
             code="protected",
         ) from None

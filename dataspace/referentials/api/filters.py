@@ -7,7 +7,10 @@ on places (`city`, `region`) ignore case.
 
 from __future__ import annotations
 
+import datetime as dt
+
 import django_filters as filters
+from django.db.models import QuerySet
 
 from dataspace.referentials.models import (
     Contribution,
@@ -153,7 +156,7 @@ class SeasonFilter(filters.FilterSet):
         model = Season
         fields = ["kind", "organiser", "edition", "active_on", "owner"]
 
-    def filter_active_on(self, queryset, name, value):  # type: ignore[no-untyped-def]
+    def filter_active_on(self, queryset: QuerySet[Season], name: str, value: dt.date) -> QuerySet[Season]:
         return queryset.filter(start_date__lte=value, end_date__gte=value)
 
 
@@ -183,6 +186,6 @@ class PerformanceFilter(filters.FilterSet):
             "start": ["gte", "lte"],
         }
 
-    def filter_accessibility(self, queryset, name, value):  # type: ignore[no-untyped-def]
+    def filter_accessibility(self, queryset: QuerySet[Performance], name: str, value: str) -> QuerySet[Performance]:
         # JSON containment is not portable to SQLite; a quoted token match is exact for our values.
         return queryset.filter(accessibility__icontains=f'"{value}"')

@@ -137,7 +137,9 @@ class OrganisationSerializer(RecordSerializer):
 
 
 class VenueSerializer(RecordSerializer):
-    halls = serializers.PrimaryKeyRelatedField(many=True, read_only=True, help_text="UUIDs of the venue's halls.")
+    halls: serializers.PrimaryKeyRelatedField[Any] = serializers.PrimaryKeyRelatedField(
+        many=True, read_only=True, help_text="UUIDs of the venue's halls."
+    )
 
     class Meta(RecordSerializer.Meta):
         model = Venue
@@ -217,7 +219,9 @@ class PersonSerializer(RecordSerializer):
 
 
 class WorkSerializer(RecordSerializer):
-    contributions = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
+    contributions: serializers.PrimaryKeyRelatedField[Any] = serializers.PrimaryKeyRelatedField(
+        many=True, read_only=True
+    )
 
     class Meta(RecordSerializer.Meta):
         model = Work
@@ -235,8 +239,10 @@ class WorkSerializer(RecordSerializer):
 
 
 class ProductionSerializer(RecordSerializer):
-    contributions = serializers.PrimaryKeyRelatedField(many=True, read_only=True, help_text="UUIDs of the credits.")
-    revivals = serializers.PrimaryKeyRelatedField(
+    contributions: serializers.PrimaryKeyRelatedField[Any] = serializers.PrimaryKeyRelatedField(
+        many=True, read_only=True, help_text="UUIDs of the credits."
+    )
+    revivals: serializers.PrimaryKeyRelatedField[Any] = serializers.PrimaryKeyRelatedField(
         many=True, read_only=True, help_text="UUIDs of the productions reviving this one."
     )
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterator
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
@@ -28,6 +28,7 @@ from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.serializers import Serializer
 from rest_framework.views import APIView
 
 from dataspace.api.auth import is_node_staff
@@ -153,7 +154,8 @@ class ReferentialViewSet(JSONErrorsMixin, IdempotentCreateMixin, ConditionalReco
         if not raw.strip():
             return list(self.csv_default_columns)
         requested = [name.strip() for name in raw.split(",") if name.strip()]
-        allowed = list(self.get_serializer_class()(context=self.get_serializer_context()).fields)
+        serializer = cast(Serializer, self.get_serializer())
+        allowed = list(serializer.fields)
         unknown = [name for name in requested if name not in allowed]
         if unknown:
             raise ValidationError(
