@@ -284,12 +284,11 @@ def print_summary(document: dict[str, Any], nodes_json: Path, elapsed: float) ->
         "",
     ]
     for node in document["nodes"]:
-        lines.append(f"  {node['name']:<12} {node['base_url']:<24} rôles / roles : {', '.join(node['roles'])}")
+        lines.append(f"  {node['name']:<12} {node['base_url']:<30} rôles / roles : {', '.join(node['roles'])}")
         for user in node["users"]:
-            lines.append(
-                f"  {'':<12} {node['base_url'] + '/admin/':<24} {user['kind']:<8} "
-                f"{user['username']} / {user['password']}"
-            )
+            # Staff sign in to the node's admin; other kinds will sign in through OAuth once it exists.
+            where = node["base_url"] + ("/admin/" if user["kind"] == "staff" else "/")
+            lines.append(f"  {'':<12} {where:<30} {user['kind']:<8} {user['username']} / {user['password']}")
     lines += [
         "",
         f"  Liste machine des nœuds / machine-readable node list : {nodes_json}",
@@ -336,7 +335,7 @@ def main() -> int:
     credentials = load_credentials(demo_dir / "credentials.json")
     envs = {node.name: node_env(node, ports[node.name], demo_dir) for node in NODES}
     nodes_json = demo_dir / "nodes.json"
-    nodes_json.unlink(missing_ok=True)  # present only while this run's nodes answer
+    nodes_json.unlink(missing_ok=True)  # present only while this run's nodes answer (removed on exit)
     print(f"Préparation de {len(NODES)} nœuds dans {demo_dir} / setting up {len(NODES)} nodes…", flush=True)
     try:
         with concurrent.futures.ThreadPoolExecutor(max_workers=len(NODES)) as pool:
@@ -367,6 +366,7 @@ def main() -> int:
         print(f"\nÉchec de la démo / demo failed: {exc}", file=sys.stderr)
         return 1
     supervisor.stop_all()
+    nodes_json.unlink(missing_ok=True)  # the nodes it lists are gone
     print("Tous les nœuds sont arrêtés. / All nodes stopped.", flush=True)
     return 0
 
