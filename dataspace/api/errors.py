@@ -100,7 +100,7 @@ def json_error(status_code: int, code: str, detail: str) -> JsonResponse:
 
 
 def handler404(request: HttpRequest, exception: Exception | None = None) -> Any:
-    if request.path.startswith("/api/") or request.path.startswith("/.well-known/"):
+    if request.path.startswith(("/api/", "/.well-known/", "/id/")):
         return json_error(404, "not_found", f"No resource at {request.path}.")
     from django.views.defaults import page_not_found
 

@@ -46,6 +46,9 @@ def _error(status: int, code: str, detail: str, **extra: Any) -> Response:
 
 
 class ResolveRecordView(APIView):
+    """Global URI → 303 to the API detail (outside /api/, so not part of the OpenAPI schema)."""
+
+    schema = None
     permission_classes = [permissions.AllowAny]  # resolution is public; the API detail applies its own rules
     renderer_classes = [JSONRenderer]
     content_negotiation_class = _AnyAccept

@@ -85,3 +85,10 @@ def test_error_under_csv_format_is_json(anon_client: Any) -> None:
     assert response.status_code == 400
     assert response["Content-Type"].startswith("application/json")
     assert response.json()["fields"] == {"cursor": ["Invalid cursor."]}
+
+
+@pytest.mark.django_db
+def test_incomplete_global_uri_is_404_json(anon_client: APIClient) -> None:
+    response = anon_client.get("/id/venue")
+    assert response.status_code == 404
+    assert response.json()["error"] == "not_found"

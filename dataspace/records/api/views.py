@@ -63,6 +63,8 @@ class ChangeFeedView(APIView):
 
     permission_classes = [permissions.AllowAny]  # public until the federation:sync scope exists
     renderer_classes = [JSONRenderer]
+    # Declared for the OAuth issue, which enforces it; options never reach the feed either way.
+    required_scopes = {"read": "federation:sync"}
 
     @extend_schema(
         parameters=[
