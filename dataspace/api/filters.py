@@ -17,7 +17,10 @@ class OrderingFilter(filters.OrderingFilter):
             unknown = [term for term in requested if term.lstrip("-") not in valid]
             if unknown:
                 raise ValidationError(
-                    {self.ordering_param: [f"Unknown ordering field(s): {', '.join(unknown)}; "
-                                           f"allowed: {', '.join(sorted(valid))}."]}
+                    {
+                        self.ordering_param: [
+                            f"Unknown ordering field(s): {', '.join(unknown)}; allowed: {', '.join(sorted(valid))}."
+                        ]
+                    }
                 )
         return super().get_ordering(request, queryset, view)

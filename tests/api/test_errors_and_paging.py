@@ -8,7 +8,7 @@ import pytest
 from django.db import IntegrityError
 from django.db.models import ProtectedError
 from rest_framework import exceptions
-from rest_framework.test import APIRequestFactory
+from rest_framework.test import APIClient, APIRequestFactory
 
 from dataspace.api.errors import Gone, exception_handler
 from dataspace.api.mixins import if_match_fails, if_none_match_hits, record_etag
