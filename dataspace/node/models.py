@@ -13,7 +13,11 @@ class NodeIdentity(models.Model):
     base_url = models.URLField(_("URL de base"))
     roles = models.JSONField(_("rôles"), default=list)
     organisation = models.ForeignKey(
-        "referentials.Organisation", on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        "referentials.Organisation",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
         verbose_name=_("structure exploitant ce nœud"),
     )
     description = models.TextField(_("description"), blank=True)

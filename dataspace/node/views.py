@@ -72,6 +72,8 @@ def readyz(request: HttpRequest) -> JsonResponse:
         except Exception as exc:  # noqa: BLE001 - any failure makes the node not ready; reported, not raised
             checks[name] = f"error: {exc.__class__.__name__}: {exc}"
             ready = False
-    response = JsonResponse({"status": "ready" if ready else "not ready", "checks": checks}, status=200 if ready else 503)
+    response = JsonResponse(
+        {"status": "ready" if ready else "not ready", "checks": checks}, status=200 if ready else 503
+    )
     response["Cache-Control"] = "no-store"
     return response

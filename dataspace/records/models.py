@@ -29,12 +29,16 @@ class Record(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     origin = models.URLField(
-        _("nœud d'origine"), default=node_origin, editable=False,
+        _("nœud d'origine"),
+        default=node_origin,
+        editable=False,
         help_text=_("Nœud où le propriétaire a saisi la donnée ; seul ce nœud écrit la copie maîtresse."),
     )
     version = models.PositiveIntegerField(_("version"), default=1, editable=False)
     same_as = models.JSONField(
-        _("identifiants externes"), default=list, blank=True,
+        _("identifiants externes"),
+        default=list,
+        blank=True,
         help_text=_("URI d'identifiants externes (ISNI, Wikidata, ARK BnF, Artsdata, SIRET…)."),
     )
     created_at = models.DateTimeField(_("créé le"), auto_now_add=True)

@@ -120,9 +120,7 @@ def record_tombstone(record: Record) -> Change | None:
 
 def tombstone_for(record_type: str, record_id: uuid.UUID | str) -> Change | None:
     """The tombstone of a deleted record, if the record's last change is a delete."""
-    last = (
-        Change.objects.filter(record_type=record_type, record_id=record_id).order_by("-seq").first()
-    )
+    last = Change.objects.filter(record_type=record_type, record_id=record_id).order_by("-seq").first()
     return last if last is not None and last.op == Change.Op.DELETE else None
 
 
@@ -133,11 +131,7 @@ def record_models() -> dict[str, type[Record]]:
     """Every concrete shared-record model, by its `record_type` (URI path segment, feed type)."""
     from dataspace.records.models import Record
 
-    return {
-        model.record_type: model
-        for model in apps.get_models()
-        if issubclass(model, Record) and model.record_type
-    }
+    return {model.record_type: model for model in apps.get_models() if issubclass(model, Record) and model.record_type}
 
 
 # ---------------------------------------------------------------------------- feed cursors

@@ -60,7 +60,9 @@ class ResolveRecordView(APIView):
             return _error(404, "not_found", f"Unknown record type {record_type!r}; known types: {known}.")
         if found.outcome == "gone" and found.tombstone is not None:
             return _error(
-                410, "gone", "This record was deleted; its tombstone follows.",
+                410,
+                "gone",
+                "This record was deleted; its tombstone follows.",
                 tombstone=services.change_entry(found.tombstone, None),
             )
         if found.outcome != "found" or found.record is None:

@@ -112,8 +112,10 @@ def parse_filter(params: Mapping[str, str], *, today: dt.date) -> FeedFilter:
     if end is not None and end < start:
         raise InvalidFilter("to", f"`to` ({end}) is before `from` ({start}).")
     return FeedFilter(
-        start_date=start, end_date=end,
-        venue=_parse_uuid(params, "venue"), production=_parse_uuid(params, "production"),
+        start_date=start,
+        end_date=end,
+        venue=_parse_uuid(params, "venue"),
+        production=_parse_uuid(params, "production"),
         sliding=explicit_start is None,
     )
 
@@ -250,7 +252,9 @@ def build_calendar(performances: Iterable[Performance]) -> Calendar:
 
 def _invalid(error: InvalidFilter) -> JsonResponse:
     body: dict[str, Any] = {
-        "error": "invalid", "detail": f"Invalid value(s) for: {error.field}.", "fields": {error.field: [str(error)]},
+        "error": "invalid",
+        "detail": f"Invalid value(s) for: {error.field}.",
+        "fields": {error.field: [str(error)]},
     }
     return JsonResponse(body, status=400)
 

@@ -45,7 +45,9 @@ class OwnedRecord(Record):
     """A record owned by an organisation (the structure that entered it)."""
 
     owner = models.ForeignKey(
-        "referentials.Organisation", on_delete=models.PROTECT, related_name="+",
+        "referentials.Organisation",
+        on_delete=models.PROTECT,
+        related_name="+",
         verbose_name=_("propriétaire"),
         help_text=_("Structure propriétaire de la donnée (celle qui l'a saisie)."),
     )
@@ -71,7 +73,11 @@ class Organisation(Record):
         OTHER = "other", _("autre")
 
     owner = models.ForeignKey(
-        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
         verbose_name=_("propriétaire"),
         help_text=_("Vide quand la structure se décrit elle-même."),
     )
@@ -81,9 +87,7 @@ class Organisation(Record):
     siret = models.CharField(_("SIRET"), max_length=14, blank=True, validators=[validate_siret])
     siren = models.CharField(_("SIREN"), max_length=9, blank=True, validators=[validate_siren])
     legal_status = models.CharField(_("statut juridique"), max_length=100, blank=True)
-    label = models.CharField(
-        _("label"), max_length=100, blank=True, help_text=_("Scène nationale, CDN, SMAC, CCN…")
-    )
+    label = models.CharField(_("label"), max_length=100, blank=True, help_text=_("Scène nationale, CDN, SMAC, CCN…"))
     disciplines = models.JSONField(_("disciplines"), default=list, blank=True)
     region = models.CharField(_("région"), max_length=100, blank=True)
     departement = models.CharField(_("département"), max_length=3, blank=True)
@@ -138,9 +142,15 @@ class Venue(OwnedRecord):
         NON_DEDICATED = "non_dedicated", _("lieu non dédié")
 
     name = models.CharField(_("nom"), max_length=200)
-    venue_type = models.CharField(_("type de lieu"), max_length=20, choices=VenueType.choices, default=VenueType.THEATRE)
+    venue_type = models.CharField(
+        _("type de lieu"), max_length=20, choices=VenueType.choices, default=VenueType.THEATRE
+    )
     operator = models.ForeignKey(
-        Organisation, on_delete=models.PROTECT, null=True, blank=True, related_name="operated_venues",
+        Organisation,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="operated_venues",
         verbose_name=_("exploitant"),
     )
     siret = models.CharField(_("SIRET de l'établissement"), max_length=14, blank=True, validators=[validate_siret])
@@ -151,11 +161,19 @@ class Venue(OwnedRecord):
     region = models.CharField(_("région"), max_length=100, blank=True)
     country = models.CharField(_("pays"), max_length=2, default="FR")
     latitude = models.DecimalField(
-        _("latitude"), max_digits=9, decimal_places=6, null=True, blank=True,
+        _("latitude"),
+        max_digits=9,
+        decimal_places=6,
+        null=True,
+        blank=True,
         validators=[MinValueValidator(-90), MaxValueValidator(90)],
     )
     longitude = models.DecimalField(
-        _("longitude"), max_digits=9, decimal_places=6, null=True, blank=True,
+        _("longitude"),
+        max_digits=9,
+        decimal_places=6,
+        null=True,
+        blank=True,
         validators=[MinValueValidator(-180), MaxValueValidator(180)],
     )
     website = models.URLField(_("site web"), blank=True)
@@ -179,7 +197,9 @@ class Hall(OwnedRecord):
     seated_capacity = models.PositiveIntegerField(_("jauge assise"), null=True, blank=True)
     standing_capacity = models.PositiveIntegerField(_("jauge debout"), null=True, blank=True)
     configurations = models.JSONField(
-        _("configurations"), default=list, blank=True,
+        _("configurations"),
+        default=list,
+        blank=True,
         help_text=_('Jauges par configuration, ex. [{"name": "frontale", "capacity": 450}].'),
     )
     wheelchair_places = models.PositiveIntegerField(_("places PMR"), default=0)
@@ -199,18 +219,66 @@ class TechnicalSheet(OwnedRecord):
     record_type: ClassVar[str] = "technical-sheet"
     #: Fields compared between versions; their values are kept in each revision.
     TRACKED_FIELDS: ClassVar[tuple[str, ...]] = (
-        "stage_width_m", "stage_depth_m", "proscenium_opening_m", "proscenium_height_m",
-        "height_under_grid_m", "flying_bars", "flying_bar_max_load_kg", "stage_power_kva",
-        "lighting_power_kva", "sound_power_kva", "floor", "dressing_rooms", "get_in",
-        "get_in_door_width_m", "get_in_door_height_m", "notes", "documents",
+        "stage_width_m",
+        "stage_depth_m",
+        "proscenium_opening_m",
+        "proscenium_height_m",
+        "height_under_grid_m",
+        "flying_bars",
+        "flying_bar_max_load_kg",
+        "stage_power_kva",
+        "lighting_power_kva",
+        "sound_power_kva",
+        "floor",
+        "dressing_rooms",
+        "get_in",
+        "get_in_door_width_m",
+        "get_in_door_height_m",
+        "notes",
+        "documents",
     )
 
     hall = models.OneToOneField(Hall, on_delete=models.CASCADE, related_name="technical_sheet", verbose_name=_("salle"))
-    stage_width_m = models.DecimalField(_("ouverture du plateau (m)"), max_digits=5, decimal_places=2, null=True, blank=True, validators=[MinValueValidator(0)])
-    stage_depth_m = models.DecimalField(_("profondeur du plateau (m)"), max_digits=5, decimal_places=2, null=True, blank=True, validators=[MinValueValidator(0)])
-    proscenium_opening_m = models.DecimalField(_("ouverture au cadre (m)"), max_digits=5, decimal_places=2, null=True, blank=True, validators=[MinValueValidator(0)])
-    proscenium_height_m = models.DecimalField(_("hauteur du cadre (m)"), max_digits=5, decimal_places=2, null=True, blank=True, validators=[MinValueValidator(0)])
-    height_under_grid_m = models.DecimalField(_("hauteur sous gril (m)"), max_digits=5, decimal_places=2, null=True, blank=True, validators=[MinValueValidator(0)])
+    stage_width_m = models.DecimalField(
+        _("ouverture du plateau (m)"),
+        max_digits=5,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0)],
+    )
+    stage_depth_m = models.DecimalField(
+        _("profondeur du plateau (m)"),
+        max_digits=5,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0)],
+    )
+    proscenium_opening_m = models.DecimalField(
+        _("ouverture au cadre (m)"),
+        max_digits=5,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0)],
+    )
+    proscenium_height_m = models.DecimalField(
+        _("hauteur du cadre (m)"),
+        max_digits=5,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0)],
+    )
+    height_under_grid_m = models.DecimalField(
+        _("hauteur sous gril (m)"),
+        max_digits=5,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0)],
+    )
     flying_bars = models.PositiveIntegerField(_("nombre de porteuses"), null=True, blank=True)
     flying_bar_max_load_kg = models.PositiveIntegerField(_("charge max. par porteuse (kg)"), null=True, blank=True)
     stage_power_kva = models.PositiveIntegerField(_("puissance plateau (kVA)"), null=True, blank=True)
@@ -219,8 +287,22 @@ class TechnicalSheet(OwnedRecord):
     floor = models.CharField(_("sol / plancher"), max_length=200, blank=True)
     dressing_rooms = models.PositiveIntegerField(_("loges"), null=True, blank=True)
     get_in = models.CharField(_("accès décors"), max_length=300, blank=True)
-    get_in_door_width_m = models.DecimalField(_("largeur porte décors (m)"), max_digits=4, decimal_places=2, null=True, blank=True, validators=[MinValueValidator(0)])
-    get_in_door_height_m = models.DecimalField(_("hauteur porte décors (m)"), max_digits=4, decimal_places=2, null=True, blank=True, validators=[MinValueValidator(0)])
+    get_in_door_width_m = models.DecimalField(
+        _("largeur porte décors (m)"),
+        max_digits=4,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0)],
+    )
+    get_in_door_height_m = models.DecimalField(
+        _("hauteur porte décors (m)"),
+        max_digits=4,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0)],
+    )
     notes = models.TextField(_("remarques"), blank=True)
     documents = models.JSONField(
         _("documents"), default=list, blank=True, help_text=_('Ex. [{"title": "Plan de scène", "url": "https://…"}].')
@@ -319,7 +401,9 @@ class Work(OwnedRecord):
     title = models.CharField(_("titre"), max_length=300)
     original_title = models.CharField(_("titre original"), max_length=300, blank=True)
     genre = models.CharField(_("genre"), max_length=20, choices=Genre.choices, default=Genre.PLAY)
-    year = models.SmallIntegerField(_("année de création"), null=True, blank=True, validators=[MinValueValidator(-800), MaxValueValidator(2100)])
+    year = models.SmallIntegerField(
+        _("année de création"), null=True, blank=True, validators=[MinValueValidator(-800), MaxValueValidator(2100)]
+    )
     duration_minutes = models.PositiveIntegerField(_("durée (min)"), null=True, blank=True)
     language = models.CharField(_("langue"), max_length=10, blank=True, help_text=_("Code BCP 47, ex. fr, en, it."))
     description = models.TextField(_("description"), blank=True)
@@ -346,20 +430,30 @@ class Production(OwnedRecord):
     title = models.CharField(_("titre"), max_length=300)
     works = models.ManyToManyField(Work, blank=True, related_name="productions", verbose_name=_("œuvres"))
     producer = models.ForeignKey(
-        Organisation, on_delete=models.PROTECT, null=True, blank=True, related_name="productions",
+        Organisation,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="productions",
         verbose_name=_("producteur délégué"),
     )
     coproducers = models.ManyToManyField(
         Organisation, blank=True, related_name="coproductions", verbose_name=_("coproducteurs")
     )
-    discipline = models.CharField(_("discipline"), max_length=20, choices=Discipline.choices, default=Discipline.THEATRE)
+    discipline = models.CharField(
+        _("discipline"), max_length=20, choices=Discipline.choices, default=Discipline.THEATRE
+    )
     duration_minutes = models.PositiveIntegerField(_("durée (min)"), null=True, blank=True)
     language = models.CharField(_("langue"), max_length=10, blank=True)
     audience = models.CharField(_("public"), max_length=10, choices=Audience.choices, default=Audience.ALL)
     minimum_age = models.PositiveSmallIntegerField(_("âge minimum"), null=True, blank=True)
     premiere_date = models.DateField(_("date de création"), null=True, blank=True)
     original_production = models.ForeignKey(
-        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="revivals",
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="revivals",
         verbose_name=_("production d'origine (reprise)"),
     )
     description = models.TextField(_("présentation"), blank=True)
@@ -401,16 +495,25 @@ class Contribution(OwnedRecord):
         OTHER = "other", _("autre")
 
     production = models.ForeignKey(
-        Production, on_delete=models.CASCADE, null=True, blank=True, related_name="contributions",
+        Production,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="contributions",
         verbose_name=_("production"),
     )
     work = models.ForeignKey(
         Work, on_delete=models.CASCADE, null=True, blank=True, related_name="contributions", verbose_name=_("œuvre")
     )
-    person = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="contributions", verbose_name=_("personne"))
+    person = models.ForeignKey(
+        Person, on_delete=models.PROTECT, related_name="contributions", verbose_name=_("personne")
+    )
     role = models.CharField(_("rôle"), max_length=20, choices=Role.choices)
     role_label = models.CharField(
-        _("libellé tel que crédité"), max_length=200, blank=True, help_text=_("Ex. « mise en scène et adaptation »."),
+        _("libellé tel que crédité"),
+        max_length=200,
+        blank=True,
+        help_text=_("Ex. « mise en scène et adaptation »."),
     )
     character = models.CharField(_("personnage"), max_length=200, blank=True)
     position = models.PositiveSmallIntegerField(_("ordre"), default=0)
@@ -452,7 +555,12 @@ class Season(OwnedRecord):
     name = models.CharField(_("nom"), max_length=200)
     kind = models.CharField(_("type"), max_length=20, choices=Kind.choices, default=Kind.SEASON)
     organiser = models.ForeignKey(
-        Organisation, on_delete=models.PROTECT, null=True, blank=True, related_name="seasons", verbose_name=_("organisateur")
+        Organisation,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="seasons",
+        verbose_name=_("organisateur"),
     )
     start_date = models.DateField(_("début"))
     end_date = models.DateField(_("fin"))
@@ -464,7 +572,8 @@ class Season(OwnedRecord):
         verbose_name_plural = _("saisons et éditions de festival")
         constraints = [
             models.CheckConstraint(
-                condition=Q(end_date__gte=models.F("start_date")), name="season_dates_ordered",
+                condition=Q(end_date__gte=models.F("start_date")),
+                name="season_dates_ordered",
                 violation_error_message=_("La fin d'une saison ne peut précéder son début."),
             ),
         ]
@@ -494,13 +603,17 @@ class Performance(OwnedRecord):
         RELAXED = "relaxed", _("représentation relax")
         EASY_READ = "easy_read", _("documents FALC")
 
-    production = models.ForeignKey(Production, on_delete=models.CASCADE, related_name="performances", verbose_name=_("production"))
+    production = models.ForeignKey(
+        Production, on_delete=models.CASCADE, related_name="performances", verbose_name=_("production")
+    )
     hall = models.ForeignKey(Hall, on_delete=models.PROTECT, related_name="performances", verbose_name=_("salle"))
     season = models.ForeignKey(
         Season, on_delete=models.SET_NULL, null=True, blank=True, related_name="performances", verbose_name=_("saison")
     )
     start = models.DateTimeField(_("début"))
-    time_zone = models.CharField(_("fuseau horaire"), max_length=64, default=default_time_zone, validators=[validate_timezone])
+    time_zone = models.CharField(
+        _("fuseau horaire"), max_length=64, default=default_time_zone, validators=[validate_timezone]
+    )
     status = models.CharField(_("statut"), max_length=10, choices=Status.choices, default=Status.SCHEDULED)
     previous_start = models.DateTimeField(_("date initiale (si reportée)"), null=True, blank=True)
     capacity = models.PositiveIntegerField(_("jauge"), null=True, blank=True)
@@ -514,7 +627,9 @@ class Performance(OwnedRecord):
         constraints = [
             models.UniqueConstraint(fields=["production", "hall", "start"], name="performance_stable_key"),
         ]
-        indexes = [models.Index(fields=["status", "start"])]
+        # `start` orders every listing, page and feed of performances; (status, start) serves the
+        # public views, which exclude options.
+        indexes = [models.Index(fields=["start"]), models.Index(fields=["status", "start"])]
 
     def __str__(self) -> str:
         return f"{self.production} — {self.start:%Y-%m-%d %H:%M}"

@@ -48,7 +48,8 @@ def validate_timezone(value: str) -> None:
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         raise ValidationError(
             _("« %(value)s » n'est pas un fuseau horaire IANA (ex. Europe/Paris)."),
-            code="timezone", params={"value": value},
+            code="timezone",
+            params={"value": value},
         ) from None
 
 

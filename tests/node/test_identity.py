@@ -34,7 +34,9 @@ def test_node_init_is_idempotent_and_rotate_adds_a_key(settings: Any) -> None:
     assert keys.signing_key().kid == first
     call_command("node_init", "--rotate")
     kids = [key.kid for key in keys.load_keys()]
-    assert len(kids) == 2 and kids[1] == first and kids[0] != first
+    assert len(kids) == 2
+    assert kids[1] == first
+    assert kids[0] != first
 
 
 @pytest.mark.django_db
@@ -56,7 +58,8 @@ def test_private_key_never_stored_in_database(settings: Any) -> None:
     with connection.cursor() as cursor:
         cursor.execute("SELECT name, base_url, roles FROM node_nodeidentity")
         rows = cursor.fetchall()
-    assert rows and body not in repr(rows)
+    assert rows
+    assert body not in repr(rows)
 
 
 @pytest.mark.django_db
@@ -78,7 +81,9 @@ def test_jwks_publishes_a_usable_ed25519_public_key(client: Any) -> None:
     call_command("node_init")
     jwks = client.get("/.well-known/jwks.json").json()
     (jwk,) = jwks["keys"]
-    assert jwk["kty"] == "OKP" and jwk["crv"] == "Ed25519" and "d" not in jwk
+    assert jwk["kty"] == "OKP"
+    assert jwk["crv"] == "Ed25519"
+    assert "d" not in jwk
     public = Ed25519PublicKey.from_public_bytes(_b64(jwk["x"]))
     signature = keys.signing_key().private_key.sign(b"scene commune")
     public.verify(signature, b"scene commune")  # raises if the published key is not ours

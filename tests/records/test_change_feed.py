@@ -170,9 +170,7 @@ def test_cascading_delete_tombstones_performances(anon_client: APIClient) -> Non
 
 def perf_changes(client: APIClient, performance: Performance) -> list[tuple[str, int]]:
     return [
-        (c["op"], c["version"])
-        for c in get(client, types="performance")["changes"]
-        if c["uuid"] == str(performance.pk)
+        (c["op"], c["version"]) for c in get(client, types="performance")["changes"] if c["uuid"] == str(performance.pk)
     ]
 
 

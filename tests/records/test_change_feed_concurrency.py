@@ -141,9 +141,7 @@ def test_concurrent_writers_and_a_paging_reader_see_every_committed_change_once(
     assert _keys(seen) == _logged()  # every committed change, in commit order, exactly once
     assert len({(c["uuid"], c["op"], c["version"]) for c in seen}) == len(seen)
     assert "abandonnée" not in {c["record"]["title"] for c in seen if c["record"] and "title" in c["record"]}
-    assert sum(1 for c in seen if c["op"] == "delete") == sum(
-        1 for n in range(4) for step in range(8) if step % 3 == 2
-    )
+    assert sum(1 for c in seen if c["op"] == "delete") == sum(1 for n in range(4) for step in range(8) if step % 3 == 2)
 
 
 def _interleave(*, lock: bool, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
@@ -181,9 +179,7 @@ def _interleave(*, lock: bool, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any
     _drain(client, since, seen)
     return {
         "seen": [c["record"]["title"] for c in seen if c["type"] == "work"],
-        "logged": list(
-            Change.objects.filter(record_type="work").order_by("seq").values_list("record_id", flat=True)
-        ),
+        "logged": list(Change.objects.filter(record_type="work").order_by("seq").values_list("record_id", flat=True)),
         "t1": created["t1"].pk,
         "t2": created["t2"].pk,
         "second_blocked": second_blocked,

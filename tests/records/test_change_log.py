@@ -17,9 +17,7 @@ Status = Performance.Status
 
 
 def log_of(record: Any) -> list[tuple[str, int]]:
-    return list(
-        Change.objects.filter(record_id=record.pk).order_by("seq").values_list("op", "version")
-    )
+    return list(Change.objects.filter(record_id=record.pk).order_by("seq").values_list("op", "version"))
 
 
 def test_create_update_delete_leave_upserts_then_a_tombstone_one_version_above() -> None:
@@ -29,7 +27,9 @@ def test_create_update_delete_leave_upserts_then_a_tombstone_one_version_above()
     pk = production.pk
     production.delete()
     assert list(Change.objects.filter(record_id=pk).values_list("op", "version")) == [
-        ("upsert", 1), ("upsert", 2), ("delete", 3),
+        ("upsert", 1),
+        ("upsert", 2),
+        ("delete", 3),
     ]
 
 
@@ -101,7 +101,9 @@ def test_cascading_delete_tombstones_every_published_dependent() -> None:
     shown = PerformanceFactory.create_batch(2, production=production)
     option = PerformanceFactory(production=production, status=Status.OPTION)
     credit = Contribution.objects.create(
-        owner=production.owner, production=production, person=PersonFactory(owner=production.owner),
+        owner=production.owner,
+        production=production,
+        person=PersonFactory(owner=production.owner),
         role=Contribution.Role.DIRECTOR,
     )
     production_pk = production.pk

@@ -132,4 +132,3 @@ def test_following_the_redirect_with_the_real_api(anon_client: APIClient, settin
     followed = anon_client.get(response["Location"], HTTP_ACCEPT="application/json")
     assert followed.status_code == 200
     assert followed.json()["id"] == str(venue.pk)
-

@@ -8,8 +8,18 @@ def _detail(request: HttpRequest, pk: str) -> HttpResponse:
     return HttpResponse(pk)
 
 
-TYPES = ["organisation", "venue", "hall", "technical-sheet", "person", "work", "production",
-         "contribution", "season", "performance"]
+TYPES = [
+    "organisation",
+    "venue",
+    "hall",
+    "technical-sheet",
+    "person",
+    "work",
+    "production",
+    "contribution",
+    "season",
+    "performance",
+]
 
 urlpatterns = [
     path("id/", include("dataspace.records.id_urls")),

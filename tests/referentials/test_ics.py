@@ -67,7 +67,9 @@ def test_event_fields(client: Client) -> None:
     venue = VenueFactory(name="Grand Théâtre", city="Lyon", latitude="45.767000", longitude="4.836000")
     production = ProductionFactory(title="La Tempête", duration_minutes=95, description="Une île.")
     performance = PerformanceFactory(
-        production=production, hall=HallFactory(venue=venue, name="Salle Molière"), start=soon(),
+        production=production,
+        hall=HallFactory(venue=venue, name="Salle Molière"),
+        start=soon(),
         ticketing_url="https://billetterie.example/tempete",
     )
     event = events(fetch(client))[uid(performance)]

@@ -32,8 +32,9 @@ def _parse_limit(raw: str | None) -> int:
     except ValueError:
         limit = 0
     if not 1 <= limit <= services.MAX_FEED_LIMIT:
-        raise ValidationError({"limit": [f"An integer between 1 and {services.MAX_FEED_LIMIT} (default "
-                                         f"{services.DEFAULT_FEED_LIMIT})."]})
+        raise ValidationError(
+            {"limit": [f"An integer between 1 and {services.MAX_FEED_LIMIT} (default {services.DEFAULT_FEED_LIMIT})."]}
+        )
     return limit
 
 
@@ -44,8 +45,9 @@ def _parse_types(raw: str | None) -> list[str] | None:
     known = services.record_models()
     unknown = sorted({item for item in requested if item not in known})
     if unknown:
-        raise ValidationError({"types": [f"Unknown record type(s): {', '.join(unknown)}; "
-                                         f"known: {', '.join(sorted(known))}."]})
+        raise ValidationError(
+            {"types": [f"Unknown record type(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}."]}
+        )
     return requested
 
 
@@ -96,8 +98,10 @@ class ChangeFeedView(APIView):
                 representations[(record_type, pk)] = data
         body = {
             "changes": [
-                services.change_entry(change, representations.get((change.record_type, change.record_id))
-                                      if change.op == "upsert" else None)
+                services.change_entry(
+                    change,
+                    representations.get((change.record_type, change.record_id)) if change.op == "upsert" else None,
+                )
                 for change in page.changes
             ],
             "next": services.encode_cursor(page.next),

@@ -18,7 +18,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
-            "--rotate", action="store_true",
+            "--rotate",
+            action="store_true",
             help="Create a new signing key; older keys stay published in the JWKS until removed.",
         )
 
