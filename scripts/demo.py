@@ -27,6 +27,7 @@ import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -186,8 +187,20 @@ def _write_private(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
+def node_redis_url(index: int) -> str | None:
+    """With REDIS_URL set for the demo, each node gets its own Redis database (1, 2, 3, 4)."""
+    base = os.environ.get("REDIS_URL", "").strip()
+    if not base:
+        return None
+    parts = urllib.parse.urlsplit(base)
+    return urllib.parse.urlunsplit(parts._replace(path=f"/{index + 1}"))
+
+
 def node_env(node: NodeSpec, port: int, demo_dir: Path) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if key not in SCRUBBED_ENV}
+    redis_url = node_redis_url(NODES.index(node))
+    if redis_url:
+        env["REDIS_URL"] = redis_url
     env.update(
         DJANGO_SETTINGS_MODULE="dataspace.settings",
         PYTHONUNBUFFERED="1",
@@ -243,6 +256,17 @@ def start_node(
     return supervisor.spawn(command, env=env, log=demo_dir / node.name / "server.log")
 
 
+def start_worker(
+    supervisor: Supervisor, node: NodeSpec, env: dict[str, str], demo_dir: Path
+) -> subprocess.Popen[bytes]:
+    """A real Celery worker (with its beat scheduler) for a node whose tasks go through Redis."""
+    celery = Path(sys.executable).parent / "celery"
+    command = [str(celery)] if celery.exists() else [sys.executable, "-m", "celery"]
+    command += ["-A", "dataspace", "worker", "--beat", "-l", "warning", "-c", "1", "-n", f"{node.name}@%h"]
+    command += ["--schedule", str(demo_dir / node.name / "celerybeat-schedule")]
+    return supervisor.spawn(command, env=env, log=demo_dir / node.name / "worker.log")
+
+
 def wait_healthy(supervisor: Supervisor, base_url: str, name: str, log: Path) -> None:
     deadline = time.monotonic() + HEALTH_TIMEOUT_S
     while time.monotonic() < deadline and not supervisor.stopping.is_set():
@@ -294,6 +318,12 @@ def print_summary(document: dict[str, Any], nodes_json: Path, elapsed: float) ->
         f"  Liste machine des nœuds / machine-readable node list : {nodes_json}",
         f"  Journaux / logs : {nodes_json.parent}/<nœud>/server.log",
         "  Pages utiles / useful pages : /  /api/docs/  /.well-known/dataspace-node  /feeds/performances.ics",
+        "  Tâches / tasks : "
+        + (
+            "un worker Celery par nœud via Redis (bases 1 à 4) / one Celery worker per node through Redis"
+            if node_redis_url(0)
+            else "dans le processus, sans Redis / in-process, no Redis (REDIS_URL=… make demo: real workers)"
+        ),
         "",
         "Ctrl-C pour arrêter / Ctrl-C to stop.",
         "",
@@ -343,6 +373,11 @@ def main() -> int:
             for future in concurrent.futures.as_completed(futures):
                 print(f"  {futures[future].name} prêt / ready ({future.result():.1f} s)", flush=True)
         servers = {node: start_node(supervisor, node, ports[node.name], envs[node.name], demo_dir) for node in NODES}
+        workers = {
+            node: start_worker(supervisor, node, envs[node.name], demo_dir)
+            for node in NODES
+            if "REDIS_URL" in envs[node.name]
+        }
         for node in NODES:
             wait_healthy(
                 supervisor, f"http://127.0.0.1:{ports[node.name]}", node.name, demo_dir / node.name / "server.log"
@@ -351,7 +386,7 @@ def main() -> int:
         _write_private(nodes_json, document)
         print_summary(document, nodes_json, time.monotonic() - started)
         while not supervisor.stopping.wait(0.5):
-            for node, process in servers.items():
+            for node, process in [*servers.items(), *workers.items()]:
                 if process.poll() is not None:
                     raise DemoError(
                         f"le nœud {node.name} s'est arrêté / node {node.name} stopped "
