@@ -26,6 +26,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from dataspace.node.services import current_identity
+from dataspace.records.admin import ReadOnlyAdmin
 from dataspace.referentials import models as m
 
 RECORD_READONLY = ("uri", "version", "origin", "created_at", "updated_at")
@@ -285,7 +286,7 @@ class TechnicalSheetAdmin(RecordAdmin):
 
 
 @admin.register(m.TechnicalSheetRevision)
-class TechnicalSheetRevisionAdmin(admin.ModelAdmin):
+class TechnicalSheetRevisionAdmin(ReadOnlyAdmin):
     list_display = ("sheet", "version", "changed_at", "changed_fields")
     list_filter = ("sheet__hall__venue",)
     search_fields = ("sheet__hall__name", "sheet__hall__venue__name")
@@ -301,15 +302,6 @@ class TechnicalSheetRevisionAdmin(admin.ModelAdmin):
     @admin.display(description=_("modifications"))
     def changes(self, obj: m.TechnicalSheetRevision) -> SafeString:
         return render_diff(obj.diff)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 # ---------------------------------------------------------------------------- people, works, productions
