@@ -9,7 +9,7 @@ from django.db import IntegrityError, transaction
 
 from dataspace.records.models import Change
 from dataspace.referentials.models import Contribution, Performance, Production
-from tests.factories import OrganisationFactory, PerformanceFactory, PersonFactory, ProductionFactory
+from tests.factories import OrganisationFactory, PerformanceFactory, PersonFactory, ProductionFactory, WorkFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -153,3 +153,40 @@ def test_failed_save_logs_nothing_and_restores_the_version() -> None:
         second.save()
     assert second.version == 1
     assert log_of(second) == [("upsert", 1)]
+
+
+# ---------------------------------------------------------------------------- many-to-many links
+
+
+def _changes_of(record: Any) -> list[tuple[str, int]]:
+    return list(Change.objects.filter(record_id=record.pk).order_by("seq").values_list("op", "version"))
+
+
+def test_adding_a_work_to_a_production_is_a_new_version_in_the_feed() -> None:
+    production = ProductionFactory()
+    work = WorkFactory(owner=production.owner)
+    production.works.add(work)
+    production.refresh_from_db()
+    assert production.version == 2
+    assert _changes_of(production) == [("upsert", 1), ("upsert", 2)]
+
+
+def test_link_changed_from_the_other_side_bumps_the_holder() -> None:
+    production = ProductionFactory()
+    partner = OrganisationFactory()
+    partner.coproductions.add(production)
+    production.refresh_from_db()
+    assert production.version == 2
+    partner.coproductions.clear()
+    production.refresh_from_db()
+    assert production.version == 3
+    assert _changes_of(production)[-1] == ("upsert", 3)
+
+
+def test_adding_nothing_new_writes_no_change() -> None:
+    production = ProductionFactory()
+    work = WorkFactory(owner=production.owner)
+    production.works.add(work)
+    production.works.add(work)  # already linked: nothing changes
+    production.refresh_from_db()
+    assert production.version == 2
