@@ -6,6 +6,7 @@ Every value that differs between deployments comes from an environment variable 
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 
@@ -27,22 +28,26 @@ NODE_KEY_DIR = Path(env_str("NODE_KEY_DIR", str(NODE_DATA_DIR / "keys")))
 NODE_TIME_ZONE = env_str("NODE_TIME_ZONE", "Europe/Paris")
 
 
-def _secret_key() -> str:
-    """The Django secret key: from the environment, else a per-node file created once (0600)."""
-    from_env = env_str("DJANGO_SECRET_KEY", "")
+def _node_secret(env_name: str, filename: str) -> str:
+    """A server-side secret: from the environment, else a per-node file created once (mode 0600)."""
+    from_env = env_str(env_name, "")
     if from_env:
         return from_env
-    path = NODE_DATA_DIR / "secret_key"
+    path = NODE_DATA_DIR / filename
     if path.exists():
         return path.read_text().strip()
     NODE_DATA_DIR.mkdir(parents=True, exist_ok=True)
     value = secrets.token_urlsafe(50)
-    path.touch(mode=0o600)
-    path.write_text(value)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process of this node created it first
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value)
     return value
 
 
-SECRET_KEY = _secret_key()
+SECRET_KEY = _node_secret("DJANGO_SECRET_KEY", "secret_key")
 DEBUG = env_bool("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [NODE_BASE_URL])
@@ -64,6 +69,7 @@ INSTALLED_APPS = [
     "dataspace.records",
     "dataspace.api",
     "dataspace.referentials",
+    "dataspace.oauth",
     "dataspace.web",
 ]
 
@@ -200,6 +206,17 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
 }
 IDEMPOTENCY_KEY_TTL_HOURS = env_int("IDEMPOTENCY_KEY_TTL_HOURS", 24, minimum=1)
+
+# ---------------------------------------------------------------------------- OAuth2
+# Key of the HMAC-SHA256 digests under which client secrets, codes and refresh tokens are stored.
+OAUTH_SECRET_DIGEST_KEY = _node_secret("OAUTH_SECRET_DIGEST_KEY", "oauth_digest_key")
+OAUTH_ACCESS_TOKEN_LIFETIME = env_int("OAUTH_ACCESS_TOKEN_LIFETIME", 600, minimum=30)  # seconds
+OAUTH_REFRESH_TOKEN_LIFETIME = env_int("OAUTH_REFRESH_TOKEN_LIFETIME", 30 * 24 * 3600, minimum=60)
+OAUTH_CODE_LIFETIME = env_int("OAUTH_CODE_LIFETIME", 60, minimum=10)
+OAUTH_SECRET_GRACE_PERIOD = env_int("OAUTH_SECRET_GRACE_PERIOD", 7 * 24 * 3600, minimum=0)
+OAUTH_SECRET_MAX_AGE_DAYS = env_int("OAUTH_SECRET_MAX_AGE_DAYS", 365, minimum=1)
+# The plain-http exception for loopback demo/test nodes only (authlib refuses http otherwise).
+OAUTH_ALLOW_INSECURE_LOOPBACK = NODE_BASE_URL.startswith(("http://127.0.0.1", "http://localhost", "http://[::1]"))
 
 # ---------------------------------------------------------------------------- security
 SESSION_COOKIE_HTTPONLY = True

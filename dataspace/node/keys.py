@@ -42,7 +42,7 @@ class NodeKey:
 
     def public_jwk(self) -> dict[str, str]:
         raw = self.public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-        return {"kty": "OKP", "crv": "Ed25519", "x": b64url(raw), "kid": self.kid, "alg": "EdDSA", "use": "sig"}
+        return {"kty": "OKP", "crv": "Ed25519", "x": b64url(raw), "kid": self.kid, "alg": "Ed25519", "use": "sig"}
 
 
 def thumbprint(public_key: Ed25519PublicKey) -> str:

@@ -30,3 +30,34 @@ class NodeIdentity(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class StaffMembership(models.Model):
+    """A person's role on the staff of a structure whose data this node holds."""
+
+    class Role(models.TextChoices):
+        ADMINISTRATOR = "administrator", _("administrateur·rice (gère accès, clients et mandats)")
+        EDITOR = "editor", _("éditeur·rice (saisit et modifie les données)")
+        READER = "reader", _("lecteur·rice (consulte)")
+
+    user = models.ForeignKey(
+        "auth.User", on_delete=models.CASCADE, related_name="staff_memberships", verbose_name=_("personne")
+    )
+    organisation = models.ForeignKey(
+        "referentials.Organisation",
+        on_delete=models.CASCADE,
+        related_name="staff_memberships",
+        verbose_name=_("structure"),
+    )
+    role = models.CharField(_("rôle"), max_length=20, choices=Role.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("membre de l'équipe")
+        verbose_name_plural = _("membres de l'équipe")
+        constraints = [
+            models.UniqueConstraint(fields=["user", "organisation"], name="one_role_per_structure"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} — {self.organisation} ({self.get_role_display()})"
