@@ -135,6 +135,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "purge-idempotency-keys": {"task": "dataspace.api.tasks.purge_idempotency_keys", "schedule": 3600.0},
+    "report-old-client-secrets": {"task": "dataspace.oauth.tasks.report_old_secrets", "schedule": 86400.0},
 }
 
 if REDIS_URL:
