@@ -217,3 +217,19 @@ class IssuedToken(models.Model):
 
     def __str__(self) -> str:
         return f"access token {self.jti}"
+
+
+class UsedClientAssertion(models.Model):
+    """A `private_key_jwt` assertion already presented: its `jti` may not be used again before it expires."""
+
+    client_id = models.CharField(max_length=100)
+    jti = models.CharField(max_length=200)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        verbose_name = _("assertion client utilisée")
+        verbose_name_plural = _("assertions client utilisées")
+        constraints = [models.UniqueConstraint(fields=["client_id", "jti"], name="client_assertion_jti_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.client_id} jti {self.jti}"
