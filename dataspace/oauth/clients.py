@@ -1,20 +1,36 @@
 """Registering clients and checking their secrets: the operations every entry point calls
-(the admin, the `oauth_client` command, the clients API, the token endpoint)."""
+(the admin, the `oauth_client` command, the clients API, the token endpoint).
+
+Contracts for other modules:
+
+* `create_client(...) -> IssuedSecret`, `update_client(client, **changes) -> Client`,
+  `disable_client(client, *, by=None) -> Client` (also revokes its live tokens);
+* `rotate_secret(client, *, grace_seconds=None) -> IssuedSecret`, `revoke_secret(secret) -> ClientSecret`,
+  `authenticate_secret(client, secret) -> bool`, `secrets_past_max_age(max_age_days=None)`;
+* `node_organisation()`, `resolve_owner(value)`, `resolve_user(username)`;
+* `clients_owned_by(organisation)` (the ownership filter of every client-management entry point)
+  and `managing_organisation(*, client_id=None, user=None)` (whose clients a caller manages).
+
+Rules: a reader client never holds a write scope (on creation and on every update); a client whose
+`expires_at` is past or that was disabled is refused everywhere (`Client.is_usable`).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, QuerySet
 from django.utils import timezone
 
 from dataspace.oauth import secrets
-from dataspace.oauth.models import Client, ClientSecret
+from dataspace.oauth.models import Client, ClientSecret, IssuedToken, RefreshToken
 from dataspace.oauth.scopes import READ_SCOPES, UnknownScope, parse_scopes
 
 GRANT_TYPES = ("client_credentials", "authorization_code", "refresh_token")
@@ -50,6 +66,11 @@ def _validate(
         raise ValidationError(errors)
 
 
+def _validate_expiry(expires_at: dt.datetime | None) -> None:
+    if expires_at is not None and expires_at <= timezone.now():
+        raise ValidationError({"expires_at": [f"The expiry must be in the future (got {expires_at.isoformat()})."]})
+
+
 @transaction.atomic
 def create_client(
     *,
@@ -72,6 +93,7 @@ def create_client(
     except UnknownScope as exc:
         raise ValidationError({"allowed_scopes": [str(exc)]}) from None
     uris = list(redirect_uris or [])
+    _validate_expiry(expires_at)
     _validate(
         kind=kind, scopes=scope_list, grant_types=grant_types, redirect_uris=uris, auth_method=auth_method,
         jwks_uri=jwks_uri,
@@ -140,3 +162,153 @@ def secrets_past_max_age(max_age_days: int | None = None) -> list[ClientSecret]:
         )
         if stored.is_current()
     ]
+
+
+#: Fields `update_client` may change (the client id, owner and authentication method are fixed).
+UPDATABLE_FIELDS = frozenset(
+    {"name", "description", "kind", "allowed_scopes", "grant_types", "redirect_uris", "jwks_uri", "expires_at"}
+)
+
+
+@transaction.atomic
+def update_client(client: Client, **changes: Any) -> Client:
+    """Change a client's registration; the same rules as on creation (a reader never gets a write scope)."""
+    unknown = sorted(set(changes) - UPDATABLE_FIELDS)
+    if unknown:
+        raise ValidationError({name: ["This field cannot be changed."] for name in unknown})
+    locked = Client.objects.select_for_update().get(pk=client.pk)
+    if "allowed_scopes" in changes:
+        try:
+            changes["allowed_scopes"] = parse_scopes(changes["allowed_scopes"])
+        except UnknownScope as exc:
+            raise ValidationError({"allowed_scopes": [str(exc)]}) from None
+    if "grant_types" in changes:
+        changes["grant_types"] = list(changes["grant_types"])
+    if "redirect_uris" in changes:
+        changes["redirect_uris"] = list(changes["redirect_uris"] or [])
+    if "expires_at" in changes:
+        _validate_expiry(changes["expires_at"])
+    for name, value in changes.items():
+        setattr(locked, name, value)
+    _validate(
+        kind=locked.kind,
+        scopes=list(locked.allowed_scopes),
+        grant_types=list(locked.grant_types),
+        redirect_uris=list(locked.redirect_uris),
+        auth_method=locked.token_endpoint_auth_method,
+        jwks_uri=locked.jwks_uri,
+    )
+    if changes:
+        locked.save(update_fields=sorted(changes))
+    return locked
+
+
+def revoke_tokens_of(client: Client, *, at: dt.datetime | None = None) -> int:
+    """Revoke the client's unexpired access tokens and refresh tokens; returns how many were revoked."""
+    now = at or timezone.now()
+    access = IssuedToken.objects.filter(client=client, revoked_at__isnull=True, expires_at__gt=now).update(
+        revoked_at=now
+    )
+    refresh = RefreshToken.objects.filter(client=client, revoked_at__isnull=True, expires_at__gt=now).update(
+        revoked_at=now
+    )
+    return access + refresh
+
+
+@transaction.atomic
+def disable_client(client: Client, *, by: Any = None) -> Client:
+    """Disable a client at once: it can no longer authenticate, and the tokens it holds are revoked.
+
+    `by` (the person or client disabling it) is accepted for the callers' journals; nothing else
+    records it yet.
+    """
+    locked = Client.objects.select_for_update().get(pk=client.pk)
+    if locked.is_active:
+        locked.is_active = False
+        locked.save(update_fields=["is_active"])
+    revoke_tokens_of(locked)
+    return locked
+
+
+def revoke_secret(secret: ClientSecret, *, at: dt.datetime | None = None) -> ClientSecret:
+    """Revoke one secret version at once (no grace period); revoking twice keeps the first date."""
+    if secret.revoked_at is None:
+        secret.revoked_at = at or timezone.now()
+        secret.save(update_fields=["revoked_at"])
+    return secret
+
+
+def secret_status(secret: ClientSecret, at: dt.datetime | None = None) -> str:
+    """`current`, `grace` (retiring after a rotation), `retired` or `revoked`: for listings."""
+    now = at or timezone.now()
+    if secret.revoked_at is not None:
+        return "revoked"
+    if secret.retires_at is None:
+        return "current"
+    return "grace" if secret.retires_at > now else "retired"
+
+
+# ---------------------------------------------------------------------------- owners and callers
+
+
+def node_organisation() -> Any:
+    """The structure that runs this node (NodeIdentity.organisation), or None before it is set."""
+    from dataspace.node.services import current_identity
+
+    identity = current_identity()
+    return identity.organisation if identity is not None else None
+
+
+def resolve_owner(value: str | None) -> Any:
+    """An organisation from its SIRET or its UUID; empty means the node's own organisation."""
+    from dataspace.referentials.models import Organisation
+
+    text = (value or "").strip()
+    if not text:
+        owner = node_organisation()
+        if owner is None:
+            raise ValidationError(
+                {"owner": ["No owner given and this node has no organisation configured (NodeIdentity.organisation)."]}
+            )
+        return owner
+    if text.isdigit() and len(text) == 14:
+        found = Organisation.objects.filter(siret=text).first()
+    else:
+        try:
+            found = Organisation.objects.filter(pk=uuid.UUID(text)).first()
+        except ValueError:
+            raise ValidationError(
+                {"owner": [f"{text!r} is neither a SIRET (14 digits) nor an organisation UUID."]}
+            ) from None
+    if found is None:
+        raise ValidationError({"owner": [f"No organisation with SIRET or id {text!r} on this node."]})
+    return found
+
+
+def resolve_user(username: str | None) -> Any:
+    """The active account a personal client acts for; None when no username is given."""
+    if not username:
+        return None
+    user = get_user_model().objects.filter(username=username, is_active=True).first()
+    if user is None:
+        raise ValidationError({"user": [f"No active user named {username!r} on this node."]})
+    return user
+
+
+def clients_owned_by(organisation: Any) -> QuerySet[Client]:
+    """The clients an organisation manages: its own, never another's (None: none at all)."""
+    queryset = Client.objects.select_related("owner", "user")
+    if organisation is None:
+        return queryset.none()
+    return queryset.filter(owner=organisation)
+
+
+def managing_organisation(*, client_id: str | None = None, user: Any = None) -> Any:
+    """Whose clients a caller manages: a token's calling client manages its owner's clients; a
+    session of the node's staff manages the node's organisation's. None when neither applies."""
+    if client_id:
+        caller = Client.objects.select_related("owner").filter(client_id=client_id).first()
+        return caller.owner if caller is not None and caller.is_usable() else None
+    if user is not None and user.is_authenticated and user.is_active and user.is_staff:
+        return node_organisation()
+    return None
