@@ -8,6 +8,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 urlpatterns = [
     path("", include("dataspace.node.urls")),
     path("", include("dataspace.web.urls")),
+    path("", include("dataspace.oauth.urls")),
     path("api/v1/", include("dataspace.api.urls")),
     path("feeds/", include("dataspace.referentials.feeds_urls")),
     path("id/", include("dataspace.records.id_urls")),

@@ -150,3 +150,29 @@ def verify_access_token(token: str) -> AccessToken:
     if client is None or not client.is_usable():
         raise InvalidToken("client disabled or expired")
     return access
+
+
+def revoke_jti(jti: str) -> bool:
+    """Revoke one access token of this node by its `jti`; True if it was active until now."""
+    from django.utils import timezone
+
+    from dataspace.oauth.models import IssuedToken
+
+    return IssuedToken.objects.filter(jti=jti, revoked_at__isnull=True).update(revoked_at=timezone.now()) > 0
+
+
+def revoke_family(family: Any) -> int:
+    """Revoke every refresh token and access token of a family (one authorization's descendants).
+
+    Used when a refresh token is reused after rotation, when an authorization code is replayed,
+    and when a refresh token is revoked (RFC 7009). Returns how many tokens were revoked.
+    """
+    from django.utils import timezone
+
+    from dataspace.oauth.models import IssuedToken, RefreshToken
+
+    if family is None:
+        return 0
+    now = timezone.now()
+    count = RefreshToken.objects.filter(family=family, revoked_at__isnull=True).update(revoked_at=now)
+    return count + IssuedToken.objects.filter(family=family, revoked_at__isnull=True).update(revoked_at=now)
