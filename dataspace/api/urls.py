@@ -5,4 +5,5 @@ from django.urls import include, path
 urlpatterns = [
     path("", include("dataspace.referentials.api.urls")),
     path("", include("dataspace.records.api.urls")),
+    path("", include("dataspace.oauth.api.urls")),
 ]

@@ -303,12 +303,35 @@ def clients_owned_by(organisation: Any) -> QuerySet[Client]:
     return queryset.filter(owner=organisation)
 
 
+def is_structure_administrator(user: Any, organisation: Any) -> bool:
+    """A superuser, or a person with the `administrator` role (StaffMembership) on that structure."""
+    if user is None or organisation is None or not getattr(user, "is_authenticated", False):
+        return False
+    if not user.is_active or getattr(user, "pk", None) is None:
+        return False
+    if user.is_superuser:
+        return True
+    from dataspace.node.models import StaffMembership
+
+    return StaffMembership.objects.filter(
+        user_id=user.pk, organisation=organisation, role=StaffMembership.Role.ADMINISTRATOR
+    ).exists()
+
+
 def managing_organisation(*, client_id: str | None = None, user: Any = None) -> Any:
-    """Whose clients a caller manages: a token's calling client manages its owner's clients; a
-    session of the node's staff manages the node's organisation's. None when neither applies."""
+    """Whose clients a caller manages, or None when it manages none.
+
+    * A token's calling client (`client_id`) manages its owner's clients; when the token also acts
+      for a person (`user`), that person must administer the owner too (rights ∩ scopes).
+    * A session manages the node's organisation's clients, for a superuser or an administrator of
+      that organisation (`StaffMembership` role `administrator`); other staff only read the admin.
+    """
     if client_id:
         caller = Client.objects.select_related("owner").filter(client_id=client_id).first()
-        return caller.owner if caller is not None and caller.is_usable() else None
-    if user is not None and user.is_authenticated and user.is_active and user.is_staff:
-        return node_organisation()
-    return None
+        if caller is None or not caller.is_usable():
+            return None
+        if user is not None and not is_structure_administrator(user, caller.owner):
+            return None
+        return caller.owner
+    organisation = node_organisation()
+    return organisation if is_structure_administrator(user, organisation) else None

@@ -22,6 +22,7 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from dataspace.oauth.clients import is_structure_administrator
 from dataspace.oauth.models import Client, Mandate
 from dataspace.oauth.scopes import UnknownScope, parse_scopes
 
@@ -31,15 +32,7 @@ WRITE_SCOPE = "referentials:write"
 
 def can_manage_mandates(user: Any, structure: Any) -> bool:
     """True for a superuser and for the structure's administrators; False for everyone else."""
-    if user is None or not user.is_authenticated or not user.is_active or structure is None:
-        return False
-    if user.is_superuser:
-        return True
-    from dataspace.node.models import StaffMembership
-
-    return StaffMembership.objects.filter(
-        user=user, organisation=structure, role=StaffMembership.Role.ADMINISTRATOR
-    ).exists()
+    return is_structure_administrator(user, structure)
 
 
 def administered_structures(user: Any) -> QuerySet[Any]:

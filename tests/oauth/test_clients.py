@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 from django.utils import timezone
 
-from dataspace.node.models import NodeIdentity
+from dataspace.node.models import NodeIdentity, StaffMembership
 from dataspace.oauth import clients, secrets
 from dataspace.oauth.models import Client, ClientSecret, IssuedToken, RefreshToken
 from dataspace.oauth.tasks import report_old_secrets
@@ -287,5 +287,15 @@ def test_clients_owned_by_and_managing_organisation(structure: Any) -> None:
     clients.disable_client(theirs)
     assert clients.managing_organisation(client_id=theirs.client_id) is None
     NodeIdentity.objects.create(pk=1, name="n", base_url="https://n.example", organisation=structure)
-    assert clients.managing_organisation(user=UserFactory(is_staff=True)) == structure
-    assert clients.managing_organisation(user=UserFactory(is_staff=False)) is None
+    administrator = UserFactory(is_staff=True)
+    StaffMembership.objects.create(user=administrator, organisation=structure, role="administrator")
+    editor = UserFactory(is_staff=True)
+    StaffMembership.objects.create(user=editor, organisation=structure, role="editor")
+    assert clients.managing_organisation(user=administrator) == structure
+    assert clients.managing_organisation(user=UserFactory(is_superuser=True)) == structure
+    assert clients.managing_organisation(user=editor) is None
+    assert clients.managing_organisation(user=UserFactory(is_staff=True)) is None
+    assert clients.managing_organisation(user=None) is None
+    # a token acting for a person: the person must administer the calling client's owner
+    assert clients.managing_organisation(client_id=mine.client_id, user=administrator) == structure
+    assert clients.managing_organisation(client_id=mine.client_id, user=editor) is None
