@@ -5,9 +5,11 @@ structure-a, structure-b (two fictitious structures, Lyon and Nantes), registry 
 ports DEMO_PORT_BASE … DEMO_PORT_BASE+3 (default 8001–8004). Each node has its own directory under
 DEMO_DIR (default var/demo): SQLite database, key pair, secret key, logs. The script migrates,
 initialises and seeds every node (in parallel; a second run reuses what is there), creates the demo
-accounts with passwords generated once and kept in DEMO_DIR/credentials.json (0600), starts each
-node with gunicorn, waits until every /healthz answers, writes DEMO_DIR/nodes.json (DESIGN.md §7)
-and stays in the foreground. Ctrl-C or SIGTERM stops every node and exits 0.
+accounts with passwords generated once and kept in DEMO_DIR/credentials.json (0600), registers each
+node's demo OAuth clients (their secrets, shown only at creation, kept in the same file under
+"clients" and reused on later runs), starts each node with gunicorn, waits until every /healthz
+answers, writes DEMO_DIR/nodes.json (DESIGN.md §7) and stays in the foreground. Ctrl-C or SIGTERM
+stops every node and exits 0.
 
 Standard library only; run it with the project's virtualenv Python.
 """
@@ -71,11 +73,12 @@ SETUP_SNIPPET = """
 import sys, django
 django.setup()
 from django.core.management import call_command
-profile, credentials = sys.argv[1], sys.argv[2]
+profile, credentials, clients_out, peers = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
 call_command("migrate", interactive=False, verbosity=0)
 call_command("node_init")
 call_command("seed_demo", profile=profile)
 call_command("demo_account", credentials=credentials, node=profile)
+call_command("demo_clients", credentials=credentials, node=profile, output=clients_out, peer=peers)
 """
 
 
@@ -155,9 +158,13 @@ def port_is_free(port: int) -> bool:
     return True
 
 
-def load_credentials(path: Path) -> dict[str, list[dict[str, str]]]:
-    """The demo accounts, with passwords generated on the first run and reused afterwards (0600)."""
-    existing: dict[str, list[dict[str, str]]] = {}
+def load_credentials(path: Path) -> dict[str, Any]:
+    """The demo accounts, with passwords generated on the first run and reused afterwards (0600).
+
+    `{"<node>": [{"username", "password", "kind"}], "clients": {"<node>": [client, …]}}`: the clients
+    part is filled by `merge_clients` once every node has registered its clients.
+    """
+    existing: dict[str, Any] = {}
     if path.exists():
         existing = json.loads(path.read_text())
     changed = False
@@ -175,6 +182,19 @@ def load_credentials(path: Path) -> dict[str, list[dict[str, str]]]:
         _write_private(path, existing)
     path.chmod(0o600)
     return existing
+
+
+def merge_clients(path: Path, demo_dir: Path) -> dict[str, list[dict[str, Any]]]:
+    """Move each node's freshly written client list (DEMO_DIR/<node>/clients.json) into credentials.json."""
+    credentials = json.loads(path.read_text())
+    clients: dict[str, list[dict[str, Any]]] = credentials.setdefault("clients", {})
+    for node in NODES:
+        written = demo_dir / node.name / "clients.json"
+        clients[node.name] = json.loads(written.read_text())
+    _write_private(path, credentials)
+    for node in NODES:
+        (demo_dir / node.name / "clients.json").unlink(missing_ok=True)  # secrets: one copy only
+    return clients
 
 
 def _write_private(path: Path, data: Any) -> None:
@@ -213,14 +233,18 @@ def node_env(node: NodeSpec, port: int, demo_dir: Path) -> dict[str, str]:
     return env
 
 
-def set_up_node(supervisor: Supervisor, node: NodeSpec, env: dict[str, str], demo_dir: Path) -> float:
-    """Migrate, initialise, seed and create the accounts of one node. Returns the seconds it took."""
+def set_up_node(
+    supervisor: Supervisor, node: NodeSpec, env: dict[str, str], demo_dir: Path, ports: dict[str, int]
+) -> float:
+    """Migrate, initialise, seed, create the accounts and OAuth clients of one node. Returns the seconds taken."""
     started = time.monotonic()
     node_dir = demo_dir / node.name
     node_dir.mkdir(parents=True, exist_ok=True)
     log = node_dir / "setup.log"
     log.write_text("")
+    peers = [f"{name}=http://127.0.0.1:{port}" for name, port in ports.items() if name != node.name]
     args = [sys.executable, "-c", SETUP_SNIPPET, node.name, str(demo_dir / "credentials.json")]
+    args += [str(node_dir / "clients.json"), *peers]
     returncode = supervisor.spawn(args, env=env, log=log).wait()
     if returncode != 0:
         if supervisor.stopping.is_set():
@@ -285,7 +309,9 @@ def wait_healthy(supervisor: Supervisor, base_url: str, name: str, log: Path) ->
 # ---------------------------------------------------------------------------- summary
 
 
-def nodes_document(ports: dict[str, int], credentials: dict[str, list[dict[str, str]]]) -> dict[str, Any]:
+def nodes_document(
+    ports: dict[str, int], credentials: dict[str, Any], clients: dict[str, list[dict[str, Any]]]
+) -> dict[str, Any]:
     """The machine-readable list of the demo federation (DESIGN.md §7)."""
     return {
         "nodes": [
@@ -293,7 +319,7 @@ def nodes_document(ports: dict[str, int], credentials: dict[str, list[dict[str, 
                 "name": node.name,
                 "base_url": f"http://127.0.0.1:{ports[node.name]}",
                 "roles": list(node.roles),
-                "clients": [],  # filled once the OAuth authorization server exists
+                "clients": [dict(client) for client in clients.get(node.name, [])],
                 "users": [dict(account) for account in credentials[node.name]],
             }
             for node in NODES
@@ -313,9 +339,20 @@ def print_summary(document: dict[str, Any], nodes_json: Path, elapsed: float) ->
             # Staff sign in to the node's admin; other kinds will sign in through OAuth once it exists.
             where = node["base_url"] + ("/admin/" if user["kind"] == "staff" else "/")
             lines.append(f"  {'':<12} {where:<30} {user['kind']:<8} {user['username']} / {user['password']}")
+        for client in node["clients"]:
+            if client.get("jwks_uri"):
+                continue  # peer nodes' clients: summarised below, they authenticate with their keys
+            secret = client["client_secret"] or "(public, PKCE)"
+            who = f" → {client['acts_for']}" if client["acts_for"] else ""
+            lines.append(f"  {'':<12} client {client['client_id']} / {secret}  {client['scopes']}{who}")
+        peers = [c["name"] for c in node["clients"] if c.get("jwks_uri")]
+        if peers:
+            lines.append(f"  {'':<12} + {len(peers)} client(s) federation:sync des nœuds pairs (private_key_jwt)")
     lines += [
         "",
-        f"  Liste machine des nœuds / machine-readable node list : {nodes_json}",
+        f"  Liste machine des nœuds / machine-readable node list (clients : nom, portées) : {nodes_json}",
+        "  Jeton / token : curl -u CLIENT_ID:SECRET -d grant_type=client_credentials <base_url>/oauth/token"
+        "  (docs/oauth.md)",
         f"  Journaux / logs : {nodes_json.parent}/<nœud>/server.log",
         "  Pages utiles / useful pages : /  /api/docs/  /.well-known/dataspace-node  /feeds/performances.ics",
         "  Tâches / tasks : "
@@ -369,9 +406,12 @@ def main() -> int:
     print(f"Préparation de {len(NODES)} nœuds dans {demo_dir} / setting up {len(NODES)} nodes…", flush=True)
     try:
         with concurrent.futures.ThreadPoolExecutor(max_workers=len(NODES)) as pool:
-            futures = {pool.submit(set_up_node, supervisor, node, envs[node.name], demo_dir): node for node in NODES}
+            futures = {
+                pool.submit(set_up_node, supervisor, node, envs[node.name], demo_dir, ports): node for node in NODES
+            }
             for future in concurrent.futures.as_completed(futures):
                 print(f"  {futures[future].name} prêt / ready ({future.result():.1f} s)", flush=True)
+        clients = merge_clients(demo_dir / "credentials.json", demo_dir)
         servers = {node: start_node(supervisor, node, ports[node.name], envs[node.name], demo_dir) for node in NODES}
         workers = {
             node: start_worker(supervisor, node, envs[node.name], demo_dir)
@@ -382,7 +422,7 @@ def main() -> int:
             wait_healthy(
                 supervisor, f"http://127.0.0.1:{ports[node.name]}", node.name, demo_dir / node.name / "server.log"
             )
-        document = nodes_document(ports, credentials)
+        document = nodes_document(ports, credentials, clients)
         _write_private(nodes_json, document)
         print_summary(document, nodes_json, time.monotonic() - started)
         while not supervisor.stopping.wait(0.5):

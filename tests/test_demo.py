@@ -27,6 +27,79 @@ EXPECTED_ROLES = {
 }
 
 
+ALL_SCOPES = {
+    "referentials:read", "referentials:write", "directory:search", "directory:manage", "contacts:read",
+    "contacts:write", "consent:manage", "ticketing:write", "indicators:aggregate", "federation:sync",
+    "clients:manage", "journal:read",
+}  # fmt: skip
+READ_SCOPES = {"referentials:read", "directory:search", "contacts:read", "indicators:aggregate", "federation:sync",
+               "journal:read"}  # fmt: skip
+
+
+def scopes_of(node: dict[str, Any]) -> set[str]:
+    return {scope for client in node["clients"] for scope in client["scopes"].split()}
+
+
+def check_clients(name: str, node: dict[str, Any]) -> None:
+    """The clients contract of nodes.json (DESIGN.md §7)."""
+    clients = node["clients"]
+    assert clients, f"{name} lists no client"
+    usernames = {user["username"] for user in node["users"]}
+    ids = [client["client_id"] for client in clients]
+    assert len(set(ids)) == len(ids)
+    for client in clients:
+        assert set(client) >= {"name", "client_id", "client_secret", "scopes", "acts_for"}
+        assert isinstance(client["scopes"], str)
+        assert client["scopes"]
+        assert set(client["scopes"].split()) <= ALL_SCOPES
+        assert client["acts_for"] is None or client["acts_for"] in usernames
+        if client["kind"] == "reader":
+            assert set(client["scopes"].split()) <= READ_SCOPES, client
+        if client["token_endpoint_auth_method"] in ("none", "private_key_jwt"):
+            assert client["client_secret"] is None
+        else:
+            assert len(client["client_secret"]) >= 43  # 256 bits, base64url
+    # every peer node may sync, with its own key (no shared secret between nodes)
+    peers = [c for c in clients if c["token_endpoint_auth_method"] == "private_key_jwt"]
+    assert len(peers) == len(EXPECTED_ROLES) - 1
+    for peer in peers:
+        assert peer["scopes"] == "federation:sync"
+        assert peer["jwks_uri"].endswith("/.well-known/jwks.json")
+
+
+def check_token_flow(node: dict[str, Any]) -> None:
+    """Client credentials at /oauth/token, then the API with the bearer token; refused without the scope."""
+    base = node["base_url"]
+    reader = next(c for c in node["clients"] if c["scopes"] == "referentials:read" and c["client_secret"])
+    crm = next(c for c in node["clients"] if "contacts:read" in c["scopes"].split())
+    with httpx.Client(base_url=base, timeout=20) as http:
+        response = http.post(
+            "/oauth/token",
+            data={"grant_type": "client_credentials", "scope": "referentials:read"},
+            auth=(reader["client_id"], reader["client_secret"]),
+        )
+        assert response.status_code == 200, response.text
+        token = response.json()
+        assert token["token_type"].lower() == "bearer"
+        assert token["scope"] == "referentials:read"
+        listing = http.get("/api/v1/performances/", headers={"Authorization": f"Bearer {token['access_token']}"})
+        assert listing.status_code == 200, listing.text
+        assert listing.json()["results"]
+        # the CRM's token does not carry referentials:read, the reader's does not carry contacts:read
+        refused = http.post(
+            "/oauth/token",
+            data={"grant_type": "client_credentials", "scope": "contacts:read"},
+            auth=(reader["client_id"], reader["client_secret"]),
+        )
+        assert refused.status_code == 400
+        assert refused.json()["error"] == "invalid_scope"
+        wrong = http.post(
+            "/oauth/token", data={"grant_type": "client_credentials"}, auth=(crm["client_id"], "not-the-secret")
+        )
+        assert wrong.status_code == 401
+        assert wrong.json()["error"] == "invalid_client"
+
+
 def free_port_block(size: int = 4) -> int:
     """The first of `size` consecutive free loopback ports."""
     for _ in range(50):
@@ -122,11 +195,30 @@ def test_demo_federation_runs_and_stops_cleanly(demo: Any) -> None:
     for name, node in nodes.items():
         assert set(node) >= {"name", "base_url", "roles", "clients", "users"}
         assert node["roles"] == EXPECTED_ROLES[name]
-        assert node["clients"] == []
+        check_clients(name, node)
         for user in node["users"]:
             assert set(user) >= {"username", "password", "kind"}
             assert user["kind"] in {"staff", "professional", "person", "analyst"}
     assert {u["kind"] for u in nodes["ministry"]["users"]} == {"staff", "analyst"}
+    # every scope is held by some demo client, on a node where it makes sense
+    held = {scope for node in nodes.values() for client in node["clients"] for scope in client["scopes"].split()}
+    assert held == ALL_SCOPES
+    assert "indicators:aggregate" in scopes_of(nodes["ministry"])
+    assert {"directory:search", "directory:manage"} <= scopes_of(nodes["registry"])
+    assert {"ticketing:write", "contacts:write", "clients:manage"} <= scopes_of(nodes["structure-b"])
+    personal = [c for c in nodes["structure-a"]["clients"] if c["acts_for"] == "admin"]
+    assert len(personal) == 1
+    assert set(personal[0]["scopes"].split()) == {"referentials:read", "referentials:write"}
+    public = [c for c in nodes["structure-a"]["clients"] if c["client_secret"] is None and not c.get("jwks_uri")]
+    assert [c["redirect_uris"] for c in public] == [["http://127.0.0.1:8765/callback"]]
+    # the secrets in clear are kept (0600) for the next run
+    kept = json.loads((demo_dir / "credentials.json").read_text())["clients"]
+    assert {n: [c["client_id"] for c in cs] for n, cs in kept.items()} == {
+        n: [c["client_id"] for c in node["clients"]] for n, node in nodes.items()
+    }
+
+    # a demo client gets a token over real HTTP and reads the API with it
+    check_token_flow(nodes["structure-a"])
 
     # every node answers over real HTTP with its own identity
     with httpx.Client(timeout=10) as client:
