@@ -146,10 +146,18 @@ else:
 # ---------------------------------------------------------------------------- auth
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Every login (admin, OAuth consent screen, any form calling authenticate()) goes through the
+# throttling backend: after LOGIN_THROTTLE_ATTEMPTS failures for a username or an IP address
+# within LOGIN_THROTTLE_WINDOW seconds, further attempts are refused for LOGIN_THROTTLE_LOCKOUT
+# seconds, even with the right password (dataspace.node.throttling; counters in the cache).
+AUTHENTICATION_BACKENDS = ["dataspace.node.throttling.ThrottledModelBackend"]
+LOGIN_THROTTLE_ATTEMPTS = env_int("LOGIN_THROTTLE_ATTEMPTS", 5, minimum=1)
+LOGIN_THROTTLE_WINDOW = env_int("LOGIN_THROTTLE_WINDOW", 15 * 60, minimum=1)
+LOGIN_THROTTLE_LOCKOUT = env_int("LOGIN_THROTTLE_LOCKOUT", 15 * 60, minimum=1)
 LOGIN_URL = "admin:login"
 
 # ---------------------------------------------------------------------------- i18n
@@ -172,9 +180,13 @@ WHITENOISE_USE_FINDERS = True  # serve straight from the apps when collectstatic
 
 # ---------------------------------------------------------------------------- API
 REST_FRAMEWORK = {
-    # The one seam where OAuth2 bearer tokens will plug in: dataspace.api.auth.
-    "DEFAULT_AUTHENTICATION_CLASSES": ["dataspace.api.auth.SessionAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["dataspace.api.auth.StaffWriteOrReadOnly"],
+    # dataspace.api.auth: bearer tokens first (its header is the one every 401 carries), then the
+    # staff's session. dataspace.api.permissions: scopes, public reads, roles, depositors, mandates.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "dataspace.api.auth.BearerTokenAuthentication",
+        "dataspace.api.auth.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["dataspace.api.permissions.ScopePermission"],
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
         "dataspace.api.renderers.JSONLDRenderer",

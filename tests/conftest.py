@@ -24,8 +24,12 @@ def structure(db: Any) -> Any:
 
 @pytest.fixture
 def staff_user(db: Any) -> Any:
-    """The structure's administrator, logged in to the node."""
-    return UserFactory(username="admin-structure", is_staff=True)
+    """The node's operator, logged in: a superuser, who writes every owner's data.
+
+    Role-based staff (administrator / editor / reader of one structure) are built in the tests of
+    dataspace.api.permissions with `StaffMembership`.
+    """
+    return UserFactory(username="admin-structure", is_staff=True, is_superuser=True)
 
 
 @pytest.fixture
@@ -50,6 +54,96 @@ def staff_client(staff_user: Any) -> APIClient:
 def outsider_client(outsider_user: Any) -> APIClient:
     client = APIClient()
     client.force_login(outsider_user)
+    return client
+
+
+def node_signing_key() -> Any:
+    """The node's signing key in the test's key directory, created on first use."""
+    from dataspace.node import keys
+
+    existing = keys.load_keys()
+    return existing[0] if existing else keys.generate_key("20260101T000000Z")
+
+
+def mint_token(
+    oauth_client: Any, scopes: Any, *, user: Any = None, lifetime: int | None = None, **claims: Any
+) -> tuple[str, Any]:
+    """A signed access token of this node for `oauth_client` and its IssuedToken row."""
+    import datetime as dt
+
+    from dataspace.oauth.models import IssuedToken
+    from dataspace.oauth.tokens import build_claims, encode_access_token
+
+    node_signing_key()
+    scope_list = scopes.split() if isinstance(scopes, str) else list(scopes)
+    body = build_claims(
+        client_id=oauth_client.client_id,
+        scopes=scope_list,
+        user_id=user.pk if user is not None else None,
+        lifetime=lifetime,
+    )
+    body.update(claims)
+    issued = IssuedToken.objects.create(
+        jti=body["jti"],
+        client=oauth_client,
+        user=user,
+        scope=" ".join(scope_list),
+        issued_at=dt.datetime.fromtimestamp(body["iat"], tz=dt.UTC),
+        expires_at=dt.datetime.fromtimestamp(body["exp"], tz=dt.UTC),
+    )
+    return encode_access_token(body), issued
+
+
+@pytest.fixture
+def bearer_client(db: Any) -> Any:
+    """Factory: `bearer_client("referentials:read", kind="reader", owner=org, user=None)`.
+
+    Registers an OAuth client (a depositor by default, owned by a new organisation unless `owner`
+    is given, bound to `user` for a personal API key), mints an access token with those scopes and
+    returns an APIClient sending it. The client has `.oauth_client`, `.token`, `.issued` (the
+    IssuedToken row, to revoke) and `.owner`.
+    """
+    import itertools
+
+    from dataspace.oauth.models import Client
+
+    counter = itertools.count(1)
+
+    def make(
+        scopes: Any = "referentials:read",
+        *,
+        kind: str = "depositor",
+        owner: Any = None,
+        user: Any = None,
+        lifetime: int | None = None,
+    ) -> APIClient:
+        scope_list = scopes.split() if isinstance(scopes, str) else list(scopes)
+        oauth_client = Client.objects.create(
+            client_id=f"test-client-{next(counter)}",
+            name="Logiciel de test",
+            owner=owner or OrganisationFactory(),
+            kind=kind,
+            allowed_scopes=scope_list,
+            grant_types=["client_credentials"],
+            user=user,
+        )
+        token, issued = mint_token(oauth_client, scope_list, user=user, lifetime=lifetime)
+        api = APIClient()
+        api.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+        api.oauth_client = oauth_client  # type: ignore[attr-defined]
+        api.token = token  # type: ignore[attr-defined]
+        api.issued = issued  # type: ignore[attr-defined]
+        api.owner = oauth_client.owner  # type: ignore[attr-defined]
+        return api
+
+    return make
+
+
+@pytest.fixture
+def sync_client(bearer_client: Any) -> APIClient:
+    """A partner node reading the change feed: a reader token with `federation:sync` (and
+    `referentials:read`, to compare with the API's own representations)."""
+    client: APIClient = bearer_client("federation:sync referentials:read", kind="reader")
     return client
 
 

@@ -1,7 +1,8 @@
 """Business rules of the referentials API, as plain functions the views and serializers call.
 
 * who may see what: a performance under option never leaves the node (`visible_performances`);
-* who owns a new record: the node's own organisation unless the caller names one (`default_owner`);
+* who owns a new record: the node's own organisation unless the caller names one, or the client's
+  organisation for a depositor client (`default_owner`); whose data a record is (`owning_organisation`);
 * whether a record may be written here at all: only the origin node writes the master copy;
 * validation: the model's `clean()` rules, field validators and database constraints, reported
   field by field (`validate_record`) so that the API answers 400 naming the fields, never 500;
@@ -10,7 +11,7 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.conf import settings
 from django.core.exceptions import NON_FIELD_ERRORS
@@ -23,6 +24,9 @@ from rest_framework.settings import api_settings
 from dataspace.api.errors import Conflict
 from dataspace.records.models import Record
 from dataspace.referentials.models import Organisation, Performance
+
+if TYPE_CHECKING:
+    from dataspace.oauth.models import Client
 
 M = TypeVar("M", bound=Model)
 
@@ -54,12 +58,29 @@ def visible_performances(queryset: QuerySet[Performance], *, node_staff: bool) -
 # ---------------------------------------------------------------------------- ownership
 
 
-def default_owner() -> Organisation | None:
-    """The organisation that runs this node (`NodeIdentity.organisation`), if it is set."""
+def default_owner(client: Client | None = None) -> Organisation | None:
+    """Who owns a record created without naming its owner.
+
+    For a machine `depositor` client (an OAuth client acting for no person): the client's own
+    organisation — a vendor's software writes its structure's data, never the node's by accident.
+    For everyone else (staff sessions, personal API keys): the organisation that runs this node
+    (`NodeIdentity.organisation`), if it is set.
+    """
+    if client is not None:
+        return client.owner
     from dataspace.node.services import current_identity
 
     identity = current_identity()
     return identity.organisation if identity is not None else None
+
+
+def owning_organisation(record: Record) -> Organisation | None:
+    """The organisation whose data the record is: its owner, or itself for an organisation
+    that describes itself (`owner` empty). Write rights are checked against it."""
+    owner = getattr(record, "owner", None)
+    if owner is None and isinstance(record, Organisation) and record.pk is not None:
+        return record
+    return owner
 
 
 def ensure_writable(record: Record) -> None:

@@ -63,7 +63,7 @@ def test_keys_are_scoped_by_caller(staff_client: Any) -> None:
 
     post(staff_client, {"title": "Horace"}, key="shared")
     other = APIClient()
-    other.force_login(UserFactory(username="second-admin", is_staff=True))
+    other.force_login(UserFactory(username="second-admin", is_staff=True, is_superuser=True))
     response = post(other, {"title": "Horace"}, key="shared")
     assert response.status_code == 201
     assert "Idempotent-Replayed" not in response

@@ -58,9 +58,9 @@ def keys(changes: list[dict[str, Any]]) -> list[tuple[str, str, int]]:
 # ---------------------------------------------------------------------------- shape and order
 
 
-def test_entry_shape(anon_client: APIClient) -> None:
+def test_entry_shape(sync_client: APIClient) -> None:
     production = ProductionFactory(title="Les Fictions")
-    body = get(anon_client, types="production")
+    body = get(sync_client, types="production")
     assert body["has_more"] is False
     [entry] = body["changes"]
     assert set(entry) == {"op", "type", "id", "uuid", "version", "owner", "changed_at", "record"}
@@ -76,14 +76,15 @@ def test_entry_shape(anon_client: APIClient) -> None:
     assert "seq" not in entry
 
 
-def test_empty_log_answers_a_cursor_that_resumes_from_the_start(anon_client: APIClient) -> None:
-    body = get(anon_client)
+def test_empty_log_answers_a_cursor_that_resumes_from_the_start(staff_client: APIClient) -> None:
+    # A staff session (a token's client would need an owner organisation: a first change).
+    body = get(staff_client)
     assert body == {"changes": [], "next": body["next"], "has_more": False}
     WorkFactory()
-    assert [c["type"] for c in get(anon_client, since=body["next"])["changes"]] == ["organisation", "work"]
+    assert [c["type"] for c in get(staff_client, since=body["next"])["changes"]] == ["organisation", "work"]
 
 
-def test_resume_across_pages_has_no_duplicate_and_no_gap(anon_client: APIClient) -> None:
+def test_resume_across_pages_has_no_duplicate_and_no_gap(sync_client: APIClient) -> None:
     productions = ProductionFactory.create_batch(5)
     for production in productions[:3]:
         production.title += " (reprise)"
@@ -93,7 +94,7 @@ def test_resume_across_pages_has_no_duplicate_and_no_gap(anon_client: APIClient)
     pages: list[list[dict[str, Any]]] = []
     since: str | None = None
     while True:
-        body = get(anon_client, limit=3, **({"since": since} if since else {}))
+        body = get(sync_client, limit=3, **({"since": since} if since else {}))
         pages.append(body["changes"])
         since = body["next"]
         if not body["has_more"]:
@@ -102,27 +103,27 @@ def test_resume_across_pages_has_no_duplicate_and_no_gap(anon_client: APIClient)
     assert keys([change for page in pages for change in page]) == expected
 
 
-def test_nothing_new_answers_the_same_cursor(anon_client: APIClient) -> None:
+def test_nothing_new_answers_the_same_cursor(sync_client: APIClient) -> None:
     WorkFactory()
-    first = get(anon_client)
-    again = get(anon_client, since=first["next"])
+    first = get(sync_client)
+    again = get(sync_client, since=first["next"])
     assert again == {"changes": [], "next": first["next"], "has_more": False}
 
 
-def test_has_more_is_exact_at_a_page_boundary(anon_client: APIClient) -> None:
+def test_has_more_is_exact_at_a_page_boundary(sync_client: APIClient) -> None:
     WorkFactory.create_batch(2)
     count = Change.objects.count()
-    body = get(anon_client, limit=count)
+    body = get(sync_client, limit=count)
     assert body["has_more"] is False
-    assert get(anon_client, limit=count - 1)["has_more"] is True
+    assert get(sync_client, limit=count - 1)["has_more"] is True
 
 
-def test_writes_between_pages_are_picked_up_once(anon_client: APIClient) -> None:
+def test_writes_between_pages_are_picked_up_once(sync_client: APIClient) -> None:
     WorkFactory.create_batch(3)
-    seen, cursor = read_all(anon_client, limit=2)
+    seen, cursor = read_all(sync_client, limit=2)
     production = ProductionFactory()
     production.delete()
-    more, _ = read_all(anon_client, since=cursor, limit=2)
+    more, _ = read_all(sync_client, since=cursor, limit=2)
     assert keys(seen + more) == logged()
 
 
@@ -130,9 +131,9 @@ def test_default_limit_is_100() -> None:
     assert services.DEFAULT_FEED_LIMIT == 100
 
 
-def test_default_page_holds_100_changes(anon_client: APIClient) -> None:
+def test_default_page_holds_100_changes(sync_client: APIClient) -> None:
     WorkFactory.create_batch(101)  # each with its owner: 202 changes
-    body = get(anon_client)
+    body = get(sync_client)
     assert len(body["changes"]) == 100
     assert body["has_more"] is True
 
@@ -140,13 +141,13 @@ def test_default_page_holds_100_changes(anon_client: APIClient) -> None:
 # ---------------------------------------------------------------------------- tombstones
 
 
-def test_delete_emits_a_tombstone_with_the_next_version_and_no_record(anon_client: APIClient) -> None:
+def test_delete_emits_a_tombstone_with_the_next_version_and_no_record(sync_client: APIClient) -> None:
     production = ProductionFactory()
     production.title = "v2"
     production.save()
     pk = str(production.pk)
     production.delete()
-    changes = [c for c in get(anon_client, types="production")["changes"] if c["uuid"] == pk]
+    changes = [c for c in get(sync_client, types="production")["changes"] if c["uuid"] == pk]
     assert [(c["op"], c["version"]) for c in changes] == [("upsert", 1), ("upsert", 2), ("delete", 3)]
     assert changes[-1]["record"] is None
     assert changes[-1]["id"].endswith(f"/id/production/{pk}")
@@ -154,11 +155,11 @@ def test_delete_emits_a_tombstone_with_the_next_version_and_no_record(anon_clien
     assert changes[0]["record"] is None
 
 
-def test_cascading_delete_tombstones_performances(anon_client: APIClient) -> None:
+def test_cascading_delete_tombstones_performances(sync_client: APIClient) -> None:
     production = ProductionFactory()
     performances = PerformanceFactory.create_batch(3, production=production)
     production.delete()
-    tombstones = [c for c in get(anon_client, limit=1000)["changes"] if c["op"] == "delete"]
+    tombstones = [c for c in get(sync_client, limit=1000)["changes"] if c["op"] == "delete"]
     assert {(c["type"], c["uuid"], c["version"]) for c in tombstones if c["type"] == "performance"} == {
         ("performance", str(p.pk), 2) for p in performances
     }
@@ -174,74 +175,74 @@ def perf_changes(client: APIClient, performance: Performance) -> list[tuple[str,
     ]
 
 
-def test_option_created_is_not_in_the_feed(anon_client: APIClient) -> None:
+def test_option_created_is_not_in_the_feed(sync_client: APIClient) -> None:
     performance = PerformanceFactory(status=Status.OPTION)
-    assert perf_changes(anon_client, performance) == []
+    assert perf_changes(sync_client, performance) == []
 
 
-def test_scheduled_then_option_shows_as_a_tombstone(anon_client: APIClient) -> None:
+def test_scheduled_then_option_shows_as_a_tombstone(sync_client: APIClient) -> None:
     performance = PerformanceFactory()
     performance.status = Status.OPTION
     performance.save()
-    assert perf_changes(anon_client, performance) == [("upsert", 1), ("delete", 2)]
+    assert perf_changes(sync_client, performance) == [("upsert", 1), ("delete", 2)]
 
 
-def test_option_then_scheduled_shows_as_an_upsert_with_the_record(anon_client: APIClient) -> None:
+def test_option_then_scheduled_shows_as_an_upsert_with_the_record(sync_client: APIClient) -> None:
     performance = PerformanceFactory(status=Status.OPTION)
     performance.status = Status.SCHEDULED
     performance.save()
-    [change] = [c for c in get(anon_client, types="performance")["changes"] if c["uuid"] == str(performance.pk)]
+    [change] = [c for c in get(sync_client, types="performance")["changes"] if c["uuid"] == str(performance.pk)]
     assert (change["op"], change["version"]) == ("upsert", 2)
     assert change["record"]["status"] == "scheduled"
 
 
-def test_deleted_never_published_option_is_not_in_the_feed(anon_client: APIClient) -> None:
+def test_deleted_never_published_option_is_not_in_the_feed(sync_client: APIClient) -> None:
     performance = PerformanceFactory(status=Status.OPTION)
     pk = str(performance.pk)
     performance.delete()
-    assert [c for c in get(anon_client, limit=1000)["changes"] if c["uuid"] == pk] == []
+    assert [c for c in get(sync_client, limit=1000)["changes"] if c["uuid"] == pk] == []
 
 
-def test_upsert_of_a_record_now_under_option_carries_no_record(anon_client: APIClient) -> None:
+def test_upsert_of_a_record_now_under_option_carries_no_record(sync_client: APIClient) -> None:
     performance = PerformanceFactory()
     performance.status = Status.OPTION
     performance.save()
-    upsert = next(c for c in get(anon_client, types="performance")["changes"] if c["op"] == "upsert")
+    upsert = next(c for c in get(sync_client, types="performance")["changes"] if c["op"] == "upsert")
     assert upsert["record"] is None
 
 
 # ---------------------------------------------------------------------------- type filter
 
 
-def test_types_filter_keeps_only_those_types(anon_client: APIClient) -> None:
+def test_types_filter_keeps_only_those_types(sync_client: APIClient) -> None:
     PerformanceFactory()
     VenueFactory()
-    changes, _ = read_all(anon_client, types="performance,venue", limit=2)
+    changes, _ = read_all(sync_client, types="performance,venue", limit=2)
     assert {c["type"] for c in changes} == {"performance", "venue"}
     assert keys(changes) == logged(record_type__in=["performance", "venue"])
 
 
-def test_cursor_reached_with_a_filter_cannot_widen_it(anon_client: APIClient) -> None:
+def test_cursor_reached_with_a_filter_cannot_widen_it(sync_client: APIClient) -> None:
     PerformanceFactory()
-    narrow = get(anon_client, types="venue")["next"]
-    response = anon_client.get(URL, {"since": narrow})
+    narrow = get(sync_client, types="venue")["next"]
+    response = sync_client.get(URL, {"since": narrow})
     assert response.status_code == 400
     assert "since" in response.json()["fields"]
-    response = anon_client.get(URL, {"since": narrow, "types": "venue,hall"})
+    response = sync_client.get(URL, {"since": narrow, "types": "venue,hall"})
     assert response.status_code == 400
-    assert get(anon_client, since=narrow, types="venue")["changes"] == []
+    assert get(sync_client, since=narrow, types="venue")["changes"] == []
 
 
-def test_unfiltered_cursor_may_be_narrowed(anon_client: APIClient) -> None:
+def test_unfiltered_cursor_may_be_narrowed(sync_client: APIClient) -> None:
     WorkFactory()
-    cursor = get(anon_client)["next"]
+    cursor = get(sync_client)["next"]
     venue = VenueFactory()
-    assert [c["uuid"] for c in get(anon_client, since=cursor, types="venue")["changes"]] == [str(venue.pk)]
+    assert [c["uuid"] for c in get(sync_client, since=cursor, types="venue")["changes"]] == [str(venue.pk)]
 
 
 @pytest.mark.parametrize("types", ["show", "performance,show", "Performance"])
-def test_unknown_type_is_refused_naming_types(anon_client: APIClient, types: str) -> None:
-    response = anon_client.get(URL, {"types": types})
+def test_unknown_type_is_refused_naming_types(sync_client: APIClient, types: str) -> None:
+    response = sync_client.get(URL, {"types": types})
     assert response.status_code == 400
     body = response.json()
     assert body["error"] == "invalid"
@@ -253,16 +254,16 @@ def test_unknown_type_is_refused_naming_types(anon_client: APIClient, types: str
 
 
 @pytest.mark.parametrize("limit", ["0", "-1", "1001", "ten", "1.5"])
-def test_bad_limit_is_refused_naming_limit(anon_client: APIClient, limit: str) -> None:
-    response = anon_client.get(URL, {"limit": limit})
+def test_bad_limit_is_refused_naming_limit(sync_client: APIClient, limit: str) -> None:
+    response = sync_client.get(URL, {"limit": limit})
     assert response.status_code == 400
     assert response.json()["fields"] == {"limit": [response.json()["fields"]["limit"][0]]}
     assert response.json()["error"] == "invalid"
 
 
-def test_limit_bounds_are_accepted(anon_client: APIClient) -> None:
-    assert anon_client.get(URL, {"limit": "1"}).status_code == 200
-    assert anon_client.get(URL, {"limit": "1000"}).status_code == 200
+def test_limit_bounds_are_accepted(sync_client: APIClient) -> None:
+    assert sync_client.get(URL, {"limit": "1"}).status_code == 200
+    assert sync_client.get(URL, {"limit": "1000"}).status_code == 200
 
 
 def _b64(payload: Any) -> str:
@@ -288,36 +289,37 @@ def _tampered(token: str, **changes: Any) -> str:
         "x" * 2000,
     ],
 )
-def test_malformed_cursor_is_refused_naming_since(anon_client: APIClient, cursor: str) -> None:
-    response = anon_client.get(URL, {"since": cursor})
+def test_malformed_cursor_is_refused_naming_since(sync_client: APIClient, cursor: str) -> None:
+    response = sync_client.get(URL, {"since": cursor})
     assert response.status_code == 400
     body = response.json()
     assert body["error"] == "invalid"
     assert list(body["fields"]) == ["since"]
 
 
-def test_tampered_cursor_is_refused(anon_client: APIClient) -> None:
+def test_tampered_cursor_is_refused(sync_client: APIClient) -> None:
     WorkFactory.create_batch(2)
-    token = get(anon_client, limit=1)["next"]
+    token = get(sync_client, limit=1)["next"]
     for tampered in (_tampered(token, s=0), _tampered(token, s=-1), _tampered(token, n="00000000")):
-        response = anon_client.get(URL, {"since": tampered})
+        response = sync_client.get(URL, {"since": tampered})
         assert response.status_code == 400, tampered
         assert list(response.json()["fields"]) == ["since"]
 
 
-def test_cursor_of_another_node_is_refused(anon_client: APIClient, settings: Any) -> None:
+def test_cursor_of_another_node_is_refused(staff_client: APIClient, settings: Any) -> None:
+    # A staff session: changing NODE_BASE_URL would also make a token's issuer foreign (401).
     WorkFactory()
-    token = get(anon_client)["next"]
+    token = get(staff_client)["next"]
     settings.NODE_BASE_URL = "https://other-node.example"
-    response = anon_client.get(URL, {"since": token})
+    response = staff_client.get(URL, {"since": token})
     assert response.status_code == 400
     assert "another node" in response.json()["fields"]["since"][0]
 
 
-def test_cursor_past_the_end_of_the_log_is_refused(anon_client: APIClient) -> None:
+def test_cursor_past_the_end_of_the_log_is_refused(sync_client: APIClient) -> None:
     WorkFactory()
     cursor = services.encode_cursor(services.FeedCursor(seq=10_000))
-    response = anon_client.get(URL, {"since": cursor})
+    response = sync_client.get(URL, {"since": cursor})
     assert response.status_code == 400
     assert "past the end" in response.json()["fields"]["since"][0]
 
@@ -342,13 +344,15 @@ def _queries_for(client: APIClient, limit: int) -> int:
     return len(captured.captured_queries)
 
 
-def test_query_count_is_flat_in_page_size(anon_client: APIClient) -> None:
+def test_query_count_is_flat_in_page_size(sync_client: APIClient) -> None:
     for _ in range(30):
         PerformanceFactory()  # organisation, venue, hall, production, performance: 5 types
-    small, large = _queries_for(anon_client, 10), _queries_for(anon_client, 150)
+    small, large = _queries_for(sync_client, 10), _queries_for(sync_client, 150)
     assert large == small
-    # The page, one query per record type present (5 here) and the API querysets' prefetches.
-    assert small <= 1 + 5 + 8
+    # The page, one query per record type present (5 here) and the API querysets' prefetches,
+    # plus the bearer token's checks (its issued-token row, its client read by the verification
+    # and by the authentication).
+    assert small <= 1 + 5 + 8 + 3
 
 
 def test_plain_representation_when_the_api_serves_no_serializer() -> None:
@@ -364,11 +368,11 @@ def test_plain_representation_when_the_api_serves_no_serializer() -> None:
     assert data["created_at"] == production.created_at.isoformat()
 
 
-def test_embedded_record_is_the_api_representation(anon_client: APIClient) -> None:
+def test_embedded_record_is_the_api_representation(sync_client: APIClient) -> None:
     production = ProductionFactory(title="Même forme")
     try:
         detail = reverse("production-detail", args=[str(production.pk)])
     except NoReverseMatch:
         pytest.skip("the referentials API does not route productions in this tree")
-    [change] = get(anon_client, types="production")["changes"]
-    assert change["record"] == anon_client.get(detail, HTTP_ACCEPT="application/json").json()
+    [change] = get(sync_client, types="production")["changes"]
+    assert change["record"] == sync_client.get(detail, HTTP_ACCEPT="application/json").json()

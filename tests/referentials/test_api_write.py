@@ -57,10 +57,17 @@ def performance_payload(**overrides: Any) -> dict[str, Any]:
 def test_anonymous_and_outsiders_may_not_write(anon_client: Any, outsider_client: Any, method: str) -> None:
     person = PersonFactory()
     path = "/api/v1/persons/" if method == "post" else f"/api/v1/persons/{person.pk}/"
-    for client in (anon_client, outsider_client):
-        response = getattr(client, method)(path, data=json.dumps({"family_name": "X"}), content_type="application/json")
-        assert response.status_code == 403
-        assert response.json()["error"] in ("not_authenticated", "permission_denied")
+    anonymous = getattr(anon_client, method)(
+        path, data=json.dumps({"family_name": "X"}), content_type="application/json"
+    )
+    assert anonymous.status_code == 401
+    assert anonymous.json()["error"] == "not_authenticated"
+    assert anonymous["WWW-Authenticate"].startswith("Bearer realm=")
+    outsider = getattr(outsider_client, method)(
+        path, data=json.dumps({"family_name": "X"}), content_type="application/json"
+    )
+    assert outsider.status_code == 403
+    assert outsider.json()["error"] == "permission_denied"
     person.refresh_from_db()
     assert person.version == 1
     assert m.Person.objects.count() == 1

@@ -1,18 +1,18 @@
 """GET /api/v1/changes: the node's change feed (DESIGN.md §4, §6).
 
-Public read for now; a later issue restricts it to the `federation:sync` scope through the
-authentication seam (dataspace.api.auth). The view parses and delegates; the ordering guarantee
-and the cursor live in `dataspace.records.services`.
+Not public: it needs an access token with the `federation:sync` scope (partner nodes, the
+registry) or a node staff session; without credentials it answers 401 with
+`WWW-Authenticate: Bearer` (dataspace.api.permissions). The view parses and delegates; the
+ordering guarantee and the cursor live in `dataspace.records.services`.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
+from typing import Any, ClassVar
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import permissions
 from rest_framework.exceptions import ValidationError
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
@@ -63,10 +63,9 @@ def _parse_since(raw: str | None) -> services.FeedCursor | None:
 class ChangeFeedView(APIView):
     """Every create, update and delete (tombstone) of the node's shared records, in commit order."""
 
-    permission_classes = [permissions.AllowAny]  # public until the federation:sync scope exists
     renderer_classes = [JSONRenderer]
-    # Declared for the OAuth issue, which enforces it; options never reach the feed either way.
-    required_scopes = {"read": "federation:sync"}
+    # Enforced by the default ScopePermission; no `public_read`. Options never reach the feed either way.
+    required_scopes: ClassVar[dict[str, str]] = {"read": "federation:sync"}
 
     @extend_schema(
         parameters=[

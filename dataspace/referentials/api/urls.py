@@ -31,6 +31,7 @@ ROUTES: list[tuple[str, type[views.ReferentialViewSet]]] = [
 
 class ScopedAPIRootView(routers.APIRootView):
     required_scopes: ClassVar[dict[str, str]] = {"read": "referentials:read"}
+    public_read: ClassVar[bool] = True
 
 
 class Router(routers.DefaultRouter):

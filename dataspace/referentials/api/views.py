@@ -13,7 +13,7 @@ page); with `page_size`/`cursor` it is one page and the next page is in the `Lin
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar, cast
 
 from django.db.models import QuerySet
@@ -31,13 +31,14 @@ from rest_framework.response import Response
 from rest_framework.serializers import Serializer
 from rest_framework.views import APIView
 
-from dataspace.api.auth import is_node_staff
+from dataspace.api.auth import is_node_staff, machine_client
 from dataspace.api.mixins import (
     ConditionalRecordMixin,
     IdempotentCreateMixin,
     JSONErrorsMixin,
     record_etag,
 )
+from dataspace.api.permissions import ensure_may_write_owner
 from dataspace.api.renderers import JSONLDRenderer, csv_cell
 from dataspace.referentials import jsonld, services
 from dataspace.referentials.api import filters as f
@@ -55,12 +56,17 @@ from dataspace.referentials.models import (
     Work,
 )
 
-#: The OAuth scopes a later issue checks for each view (read: safe methods, write: the others).
+#: The OAuth scopes each view needs (read: safe methods, write: the others); see dataspace.api.permissions.
 REFERENTIAL_SCOPES: dict[str, str] = {"read": "referentials:read", "write": "referentials:write"}
 
 _ERRORS = {
     400: OpenApiResponse(description="Invalid request: `{error, detail, fields}` names the fields."),
-    403: OpenApiResponse(description="Writes need a logged-in staff session."),
+    401: OpenApiResponse(description="Writes need credentials; a presented token is invalid, expired or revoked."),
+    403: OpenApiResponse(
+        description="The token lacks the scope (`insufficient_scope`), the client is a reader, or the caller "
+        "may not write data of this owner (`fields.owner`: a depositor writes for its organisation and the "
+        "structures that gave it a mandate; staff need the editor or administrator role)."
+    ),
 }
 _DETAIL_ERRORS = {
     **_ERRORS,
@@ -136,6 +142,9 @@ class ReferentialViewSet(JSONErrorsMixin, IdempotentCreateMixin, ConditionalReco
     """Collection and detail of one record type; see the module docstring for renderings."""
 
     required_scopes: ClassVar[dict[str, str]] = REFERENTIAL_SCOPES
+    #: The programme is public: anyone reads it without credentials (options stay hidden); a caller
+    #: that presents a token still needs `referentials:read` (dataspace.api.permissions).
+    public_read: ClassVar[bool] = True
     #: Columns of a CSV export when `fields` is not given.
     csv_default_columns: ClassVar[tuple[str, ...]] = ("id", "uri", "version")
     #: Largest CSV export streamed in one answer; beyond, filter or page with `page_size`/`cursor`.
@@ -225,6 +234,37 @@ class ReferentialViewSet(JSONErrorsMixin, IdempotentCreateMixin, ConditionalReco
                 yield buffer.take()
 
         return StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+
+    # ------------------------------------------------------------------ who may write which owner
+
+    def owning_organisation(self, instance: Any) -> Organisation | None:
+        """Whose data the record is (ScopePermission checks it before any change)."""
+        return services.owning_organisation(instance)
+
+    def get_serializer(self, *args: Any, **kwargs: Any) -> Any:
+        """A depositor client creating without `owner` creates for its own organisation."""
+        data = kwargs.get("data")
+        client = machine_client(self.request) if self.action == "create" else None
+        if client is not None and isinstance(data, Mapping) and "owner" not in data:
+            owner = services.default_owner(client)
+            kwargs["data"] = {**data, "owner": str(owner.pk) if owner is not None else None}
+        return super().get_serializer(*args, **kwargs)
+
+    def _ensure_new_owner(self, serializer: Any) -> None:
+        if "owner" not in serializer.validated_data:
+            return
+        owner = serializer.validated_data["owner"]
+        if serializer.instance is not None and owner is None and isinstance(serializer.instance, Organisation):
+            owner = serializer.instance  # an organisation that (now) describes itself
+        ensure_may_write_owner(self.request, owner, self.required_scopes["write"])
+
+    def perform_create(self, serializer: Any) -> None:
+        self._ensure_new_owner(serializer)
+        serializer.save()
+
+    def perform_update(self, serializer: Any) -> None:
+        self._ensure_new_owner(serializer)
+        serializer.save()
 
     def perform_destroy(self, instance: Any) -> None:
         services.delete_record(instance)
@@ -458,6 +498,7 @@ class JSONLDContextView(APIView):
     """GET /api/v1/context.jsonld: the JSON-LD context every document of this node inlines."""
 
     required_scopes: ClassVar[dict[str, str]] = {"read": "referentials:read"}
+    public_read: ClassVar[bool] = True
     renderer_classes = [JSONLDRenderer]
     content_negotiation_class = _FirstRenderer
 
