@@ -106,6 +106,7 @@ class Command(BaseCommand):
             action="append",
             default=[],
             dest="redirect_uris",
+            metavar="URI",
             help="an exact redirect URI (needed by authorization_code); repeat for several",
         )
         create.add_argument(
@@ -115,7 +116,10 @@ class Command(BaseCommand):
             help="depositor: may write its owner's data (others' under a mandate); reader (default): read scopes only",
         )
         create.add_argument(
-            "--owner", default="", help="SIRET or UUID of the owning organisation (default: the node's organisation)"
+            "--owner",
+            default="",
+            metavar="SIRET_OR_UUID",
+            help="SIRET or UUID of the owning organisation (default: the node's organisation)",
         )
         create.add_argument(
             "--for-user", default="", help="USERNAME: a personal client whose tokens act as this person"
@@ -126,8 +130,12 @@ class Command(BaseCommand):
             default=Client.AuthMethod.SECRET_BASIC,
             help="how the client authenticates at the token endpoint (default client_secret_basic)",
         )
-        create.add_argument("--jwks-uri", default="", help="for private_key_jwt: where the peer publishes its keys")
-        create.add_argument("--expires", default=None, help="YYYY-MM-DD: last day the client may be used")
+        create.add_argument(
+            "--jwks-uri", default="", metavar="URL", help="for private_key_jwt: where the peer publishes its keys"
+        )
+        create.add_argument(
+            "--expires", default=None, metavar="YYYY-MM-DD", help="YYYY-MM-DD: last day the client may be used"
+        )
         create.add_argument("--json", action="store_true", help="print the credentials as one JSON object")
 
         listing = sub.add_parser("list", help="list the clients")
@@ -218,6 +226,9 @@ class Command(BaseCommand):
             )
 
     def handle_rotate(self, options: dict[str, Any]) -> None:
+        grace_days = options["grace_days"]
+        if grace_days is not None and grace_days < 0:
+            raise CommandError("--grace-days: must be 0 or more")
         client = _client(options["client_id"])
         if client.token_endpoint_auth_method in (Client.AuthMethod.PRIVATE_KEY_JWT, Client.AuthMethod.NONE):
             raise CommandError(
@@ -226,9 +237,6 @@ class Command(BaseCommand):
             )
         if not client.is_usable():
             raise CommandError(f"CLIENT_ID: {client.client_id} is disabled or expired; create a new client instead")
-        grace_days = options["grace_days"]
-        if grace_days is not None and grace_days < 0:
-            raise CommandError("--grace-days: must be 0 or more")
         issued = clients.rotate_secret(client, grace_seconds=None if grace_days is None else grace_days * 86400)
         retiring = client.secrets.filter(revoked_at__isnull=True, version__lt=issued.version or 0).values_list(
             "retires_at", flat=True
