@@ -82,7 +82,7 @@ CONFIDENTIAL_METHODS = [*SECRET_METHODS, PRIVATE_KEY_JWT]
 ALL_METHODS = [*CONFIDENTIAL_METHODS, "none"]
 GRANT_TYPES = ["client_credentials", "authorization_code", "refresh_token"]
 #: Signature algorithms accepted on client assertions (passed explicitly to joserfc on decode).
-ASSERTION_ALGORITHMS = ("Ed25519", "EdDSA", "ES256")
+ASSERTION_ALGORITHMS = ("Ed25519", "ES256")  # not "EdDSA": deprecated by RFC 9864
 #: A client assertion may not live longer than this (bounds the jti store).
 ASSERTION_MAX_LIFETIME = 600
 ASSERTION_LEEWAY = 30
