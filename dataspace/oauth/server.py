@@ -573,8 +573,17 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
 
 
 # ---------------------------------------------------------------------------- introspection, revocation
+def _require_token_param(request: Any) -> None:
+    """`token` is required; an unknown `token_type_hint` is only a hint (RFC 7009 §2.1): ignored."""
+    if "token" not in request.form:
+        raise InvalidRequestError("Missing 'token'.")
+
+
 class Introspection(IntrospectionEndpoint):
     CLIENT_AUTH_METHODS = list(CONFIDENTIAL_METHODS)
+
+    def check_params(self, request: Any, client: Any) -> None:
+        _require_token_param(request)
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> TokenInfo | None:
         return find_token(token_string, token_type_hint)
@@ -588,6 +597,9 @@ class Introspection(IntrospectionEndpoint):
 
 class Revocation(RevocationEndpoint):
     CLIENT_AUTH_METHODS = list(ALL_METHODS)
+
+    def check_params(self, request: Any, client: Any) -> None:
+        _require_token_param(request)
 
     def authenticate_token(self, request: Any, client: OAuthClient) -> TokenInfo | None:
         self.check_params(request, client)
