@@ -71,6 +71,31 @@ def _validate_expiry(expires_at: dt.datetime | None) -> None:
         raise ValidationError({"expires_at": [f"The expiry must be in the future (got {expires_at.isoformat()})."]})
 
 
+def validate_registration(
+    *,
+    kind: str,
+    scopes: str | list[str],
+    grant_types: list[str],
+    redirect_uris: list[str] | None = None,
+    auth_method: str = Client.AuthMethod.SECRET_BASIC,
+    jwks_uri: str = "",
+    expires_at: dt.datetime | None = None,
+    check_expiry: bool = True,
+) -> list[str]:
+    """The rules of `create_client`/`update_client` without saving (forms call it); returns the scopes."""
+    try:
+        scope_list = parse_scopes(scopes)
+    except UnknownScope as exc:
+        raise ValidationError({"allowed_scopes": [str(exc)]}) from None
+    if check_expiry:
+        _validate_expiry(expires_at)
+    _validate(
+        kind=kind, scopes=scope_list, grant_types=list(grant_types), redirect_uris=list(redirect_uris or []),
+        auth_method=auth_method, jwks_uri=jwks_uri,
+    )  # fmt: skip
+    return scope_list
+
+
 @transaction.atomic
 def create_client(
     *,
