@@ -18,7 +18,7 @@ calling `django.contrib.auth.authenticate`):
 
 Counters live in the Django cache (LocMem in one process without Redis; Redis when `REDIS_URL`
 is set, shared by every process of the node). Counter increments are atomic (`cache.incr`); the
-window and lock times are stored in the values and compared with `time.time()`, cache expiry only
+window and lock times are stored in the values and compared with the clock (`_now`), cache expiry only
 cleans up.
 """
 
@@ -39,6 +39,11 @@ from django.dispatch import receiver
 from django.http import HttpRequest
 
 _PREFIX = "login-throttle:v1"
+
+
+def _now() -> float:
+    """The clock of the throttle (a function of its own so that tests can move it)."""
+    return time.time()
 
 
 class LoginThrottled(ValidationError):
@@ -73,7 +78,7 @@ def _subjects(request: HttpRequest | None, username: str | None) -> list[tuple[s
 
 def retry_after(request: HttpRequest | None, username: str | None) -> int:
     """Seconds before this username or address may try again (0: not throttled)."""
-    now = time.time()
+    now = _now()
     longest = 0.0
     for kind, value in _subjects(request, username):
         _start, _count, lock_key = _subject_keys(kind, value)
@@ -85,7 +90,7 @@ def retry_after(request: HttpRequest | None, username: str | None) -> int:
 
 def register_failure(request: HttpRequest | None, username: str | None) -> None:
     """Count one failed login for the username and the address; lock those that reach the limit."""
-    now = time.time()
+    now = _now()
     window = int(settings.LOGIN_THROTTLE_WINDOW)
     lockout = int(settings.LOGIN_THROTTLE_LOCKOUT)
     for kind, value in _subjects(request, username):
