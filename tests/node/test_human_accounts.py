@@ -1,12 +1,13 @@
 """People's accounts: strong passwords and login throttling (admin login and any login form).
 
-Each test uses its own usernames and its own client address (REMOTE_ADDR), so that counters in
-the shared cache never leak into another test (the cache is not cleared: with Redis it is shared).
+Each test uses its own usernames and its own client addresses (REMOTE_ADDR), random per run, so
+that counters in the cache never leak into another test or another run (the cache is not cleared:
+with Redis it is shared with the broker and outlives the run).
 """
 
 from __future__ import annotations
 
-import itertools
+import secrets
 from typing import Any
 
 import pytest
@@ -22,7 +23,6 @@ pytestmark = pytest.mark.django_db
 
 LOGIN = "/admin/login/"
 PASSWORD = "une-phrase-de-passe-solide"
-_addresses = itertools.count(1)
 
 
 @pytest.fixture(autouse=True)
@@ -31,10 +31,14 @@ def _fast_hashing(settings: Any) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+def fresh_address() -> str:
+    """A client address of this test alone (IPv6 documentation range, RFC 3849)."""
+    return f"2001:db8::{secrets.token_hex(2)}:{secrets.token_hex(2)}"
+
+
 @pytest.fixture
 def address() -> str:
-    """A client address of this test alone (documentation range, RFC 5737)."""
-    return f"198.51.100.{next(_addresses) % 250 + 1}"
+    return fresh_address()
 
 
 @pytest.fixture
@@ -53,7 +57,8 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Any:
 
 
 def make_user(username: str) -> Any:
-    user = UserFactory(username=username, is_staff=True)
+    """A staff account; its username is made unique for this run (returned as `.username`)."""
+    user = UserFactory(username=f"{username}-{secrets.token_hex(4)}", is_staff=True)
     user.set_password(PASSWORD)
     user.save()
     return user
@@ -97,81 +102,94 @@ def test_password_like_the_username_is_refused() -> None:
 
 
 def test_sixth_attempt_is_refused_even_with_the_right_password_then_recovers(clock: Any, address: str) -> None:
-    make_user("regisseur-a")
+    name = make_user("regisseur-a").username
     client = Client()
     for _ in range(5):
-        response = attempt(client, "regisseur-a", "mauvais-mot-de-passe", address)
+        response = attempt(client, name, "mauvais-mot-de-passe", address)
         assert response.status_code == 200
         assert "Trop de tentatives" not in response.content.decode()
         assert not logged_in(client)
-    response = attempt(client, "regisseur-a", PASSWORD, address)
+    response = attempt(client, name, PASSWORD, address)
     assert response.status_code == 200
     assert "Trop de tentatives de connexion échouées" in response.content.decode()
     assert "15 minutes" in response.content.decode()
     assert not logged_in(client)
 
     clock.advance(14 * 60)
-    assert "Trop de tentatives" in attempt(client, "regisseur-a", PASSWORD, address).content.decode()
+    assert "Trop de tentatives" in attempt(client, name, PASSWORD, address).content.decode()
     assert not logged_in(client)
     clock.advance(61)
-    response = attempt(client, "regisseur-a", PASSWORD, address)
+    response = attempt(client, name, PASSWORD, address)
     assert response.status_code == 302
     assert logged_in(client)
 
 
 def test_username_is_throttled_from_any_address(clock: Any, address: str) -> None:
-    make_user("regisseur-b")
+    name = make_user("regisseur-b").username
     for _ in range(5):
-        attempt(Client(), "Regisseur-B", "faux", address)  # case does not split the counter
-    response = attempt(Client(), "regisseur-b", PASSWORD, "203.0.113.77")
+        attempt(Client(), name.upper(), "faux", address)  # case does not split the counter
+    response = attempt(Client(), name, PASSWORD, fresh_address())
     assert "Trop de tentatives" in response.content.decode()
 
 
 def test_address_is_throttled_for_every_username(clock: Any, address: str) -> None:
-    make_user("regisseur-c")
+    name = make_user("regisseur-c").username
     for index in range(5):
-        attempt(Client(), f"inconnu-{index}", "faux", address)
-    assert "Trop de tentatives" in attempt(Client(), "regisseur-c", PASSWORD, address).content.decode()
+        attempt(Client(), f"inconnu-{index}-{name}", "faux", address)
+    assert "Trop de tentatives" in attempt(Client(), name, PASSWORD, address).content.decode()
     other = Client()
-    assert attempt(other, "regisseur-c", PASSWORD, "203.0.113.78").status_code == 302
+    assert attempt(other, name, PASSWORD, fresh_address()).status_code == 302
 
 
 def test_failures_outside_the_window_are_forgotten(clock: Any, address: str) -> None:
-    make_user("regisseur-d")
+    name = make_user("regisseur-d").username
     for _ in range(4):
-        attempt(Client(), "regisseur-d", "faux", address)
+        attempt(Client(), name, "faux", address)
     clock.advance(15 * 60 + 1)
-    attempt(Client(), "regisseur-d", "faux", address)
+    attempt(Client(), name, "faux", address)
     client = Client()
-    assert attempt(client, "regisseur-d", PASSWORD, address).status_code == 302
+    assert attempt(client, name, PASSWORD, address).status_code == 302
 
 
 def test_success_clears_the_username_failures(clock: Any, address: str) -> None:
-    make_user("regisseur-e")
+    name = make_user("regisseur-e").username
     for _ in range(4):
-        attempt(Client(), "regisseur-e", "faux", address)
-    assert attempt(Client(), "regisseur-e", PASSWORD, address).status_code == 302
+        attempt(Client(), name, "faux", address)
+    assert attempt(Client(), name, PASSWORD, address).status_code == 302
     for _ in range(4):
-        attempt(Client(), "regisseur-e", "faux", "203.0.113.79")
-    assert attempt(Client(), "regisseur-e", PASSWORD, "203.0.113.80").status_code == 302
+        attempt(Client(), name, "faux", fresh_address())
+    assert attempt(Client(), name, PASSWORD, fresh_address()).status_code == 302
 
 
 def test_refused_attempts_do_not_extend_the_lock(clock: Any, address: str) -> None:
-    make_user("regisseur-f")
+    name = make_user("regisseur-f").username
     for _ in range(5):
-        attempt(Client(), "regisseur-f", "faux", address)
+        attempt(Client(), name, "faux", address)
     clock.advance(10 * 60)
     for _ in range(3):
-        attempt(Client(), "regisseur-f", "faux", address)
+        attempt(Client(), name, "faux", address)
     clock.advance(5 * 60 + 1)
-    assert attempt(Client(), "regisseur-f", PASSWORD, address).status_code == 302
+    assert attempt(Client(), name, PASSWORD, address).status_code == 302
 
 
 def test_authenticate_outside_a_form_raises_login_throttled(clock: Any, rf: Any, address: str) -> None:
-    make_user("regisseur-g")
+    name = make_user("regisseur-g").username
     request = rf.post("/", REMOTE_ADDR=address)
     for _ in range(5):
-        assert authenticate(request, username="regisseur-g", password="faux") is None
+        assert authenticate(request, username=name, password="faux") is None
     with pytest.raises(throttling.LoginThrottled) as refused:
-        authenticate(request, username="regisseur-g", password=PASSWORD)
+        authenticate(request, username=name, password=PASSWORD)
     assert refused.value.retry_after == 15 * 60
+
+
+def test_oauth_login_screen_is_throttled_too(clock: Any, address: str) -> None:
+    """The person-facing login before an OAuth consent goes through the same backend."""
+    name = make_user("regisseur-h").username
+    client = Client()
+    for _ in range(5):
+        client.post("/oauth/login/", {"username": name, "password": "faux"}, secure=True, REMOTE_ADDR=address)
+    response = client.post("/oauth/login/", {"username": name, "password": PASSWORD}, secure=True, REMOTE_ADDR=address)
+    assert response.status_code == 200
+    # The refusal is the form's error (the OAuth template words its own message).
+    assert response.context["form"].has_error("__all__", code="login_throttled")
+    assert not logged_in(client)

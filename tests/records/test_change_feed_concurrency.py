@@ -57,6 +57,15 @@ def _in_thread(target: Callable[[], None], errors: list[BaseException]) -> threa
     return thread
 
 
+def _feed_reader() -> APIClient:
+    """A node staff session (the feed is not public; a session adds no change of its own)."""
+    from tests.factories import UserFactory
+
+    client = APIClient()
+    client.force_login(UserFactory(username=f"lecteur-{time.monotonic_ns()}", is_staff=True))
+    return client
+
+
 def _page(client: APIClient, since: str | None, limit: int = 3) -> dict[str, Any]:
     params: dict[str, Any] = {"limit": limit}
     if since:
@@ -120,7 +129,7 @@ def test_concurrent_writers_and_a_paging_reader_see_every_committed_change_once(
 
         return work
 
-    client = APIClient()
+    client = _feed_reader()
     seen: list[dict[str, Any]] = []
     since = _drain(client, None, seen)
     threads = [_in_thread(writer(n), errors) for n in range(4)]
@@ -149,7 +158,7 @@ def _interleave(*, lock: bool, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any
     if not lock:
         monkeypatch.setattr(services, "lock_change_log", lambda: None)
     owner = Organisation.objects.create(name="Structure")
-    client = APIClient()
+    client = _feed_reader()
     seen: list[dict[str, Any]] = []
     since = _drain(client, None, seen)
     allocated, go = threading.Event(), threading.Event()
