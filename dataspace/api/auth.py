@@ -125,7 +125,9 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         if client is None:  # verify_access_token checked it; deleted in between
             self._refuse(request, "client disabled or expired")
         setattr(request._request, _CLIENT_ATTR, client)
-        if access.user_id is None:
+        # A machine token's `sub` is its client_id (RFC 9068 §2.2): never read it as a person's id,
+        # even if a client_id happened to be all digits.
+        if access.user_id is None or access.subject == access.client_id:
             return ClientPrincipal(client=client, scopes=access.scopes)
         user = get_user_model()._default_manager.filter(pk=access.user_id).first()
         if user is None or not user.is_active:

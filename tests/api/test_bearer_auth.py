@@ -210,3 +210,22 @@ def test_schema_documents_the_bearer_scheme(anon_client: APIClient) -> None:
     schemes = schema["components"]["securitySchemes"]
     assert schemes["bearerAuth"]["scheme"] == "bearer"
     assert schemes["bearerAuth"]["bearerFormat"] == "JWT"
+
+
+def test_machine_token_of_a_numeric_client_id_is_no_person(db: Any) -> None:
+    """`sub` equal to the client_id is a machine token, even when it looks like a user id."""
+    admin = UserFactory(username="numerique", is_staff=True, is_superuser=True)
+    client = Client.objects.create(
+        client_id=str(admin.pk),
+        name="Identifiant numérique",
+        owner=OrganisationFactory(),
+        kind=Client.Kind.DEPOSITOR,
+        allowed_scopes=["referentials:read", "referentials:write"],
+        grant_types=["client_credentials"],
+    )
+    token, _ = mint_token(client, "referentials:read referentials:write")
+    # Judged as the client (a depositor: its own organisation only), not as the superuser.
+    foreign = OrganisationFactory()
+    refused = with_token(token).post("/api/v1/works/", {"title": "X", "owner": str(foreign.pk)}, format="json")
+    assert refused.status_code == 403
+    assert list(refused.json()["fields"]) == ["owner"]
