@@ -282,3 +282,52 @@ def test_port_taken_is_reported(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert f"port {port_base + 2}" in result.stderr.lower()
     assert "registry" in result.stderr
+
+
+@pytest.mark.django_db
+def test_demo_clients_are_created_once_and_reused(tmp_path: Path) -> None:
+    """demo_clients: a second run keeps every client and secret; a lost secret is renewed, not duplicated."""
+    from django.core.management import call_command
+
+    from dataspace.oauth.clients import authenticate_secret
+    from dataspace.oauth.models import Client, Mandate
+
+    credentials, output = tmp_path / "credentials.json", tmp_path / "out.json"
+    credentials.write_text(json.dumps({"structure-a": [{"username": "admin", "password": "x" * 16, "kind": "staff"}]}))
+    call_command("node_init", verbosity=0)
+    call_command("seed_demo", profile="structure-a", verbosity=0)
+    call_command("demo_account", credentials=str(credentials), node="structure-a", verbosity=0)
+    peers = ["registry=http://127.0.0.1:8003"]
+
+    def run() -> list[dict[str, Any]]:
+        call_command("demo_clients", credentials=str(credentials), node="structure-a", output=str(output), peer=peers)
+        assert output.stat().st_mode & 0o077 == 0
+        clients: list[dict[str, Any]] = json.loads(output.read_text())
+        document = json.loads(credentials.read_text())
+        credentials.write_text(json.dumps({**document, "clients": {"structure-a": clients}}))
+        return clients
+
+    first = run()
+    assert len(first) == Client.objects.count() == 7
+    for entry in first:
+        client = Client.objects.get(client_id=entry["client_id"])
+        assert entry["scopes"] == " ".join(client.allowed_scopes)
+        if entry["client_secret"]:
+            assert authenticate_secret(client, entry["client_secret"])
+    vendors = [entry for entry in first if entry.get("mandate_from")]
+    assert len(vendors) == 2
+    assert Mandate.objects.filter(revoked_at__isnull=True).count() == 2
+    assert run() == first  # reused as they were
+
+    document = json.loads(credentials.read_text())
+    del document["clients"]  # the secrets are lost, the database kept
+    credentials.write_text(json.dumps(document))
+    renewed = run()
+    assert [entry["client_id"] for entry in renewed] == [entry["client_id"] for entry in first]
+    assert Client.objects.count() == 7
+    for old, new in zip(first, renewed, strict=True):
+        if old["client_secret"]:
+            assert new["client_secret"] != old["client_secret"]
+            client = Client.objects.get(client_id=new["client_id"])
+            assert authenticate_secret(client, new["client_secret"])
+            assert not authenticate_secret(client, old["client_secret"])  # no grace for a demo secret
