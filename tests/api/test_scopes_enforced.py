@@ -156,3 +156,17 @@ def test_view_without_public_read_needs_credentials(bearer_client: Any) -> None:
     api = bearer_client("journal:read", kind="reader")
     request = APIRequestFactory().get("/api/v1/declared", HTTP_AUTHORIZATION=f"Bearer {api.token}")
     assert _Declared.as_view()(request).status_code == 200
+
+
+def test_every_declared_scope_is_a_scope_of_the_node() -> None:
+    from dataspace.oauth.scopes import SCOPES
+
+    declared = {
+        (getattr(_view_class(callback), "__name__", "?"), scope)
+        for route, callback in _walk(get_resolver().url_patterns)
+        if route.startswith("api/v1/")
+        for scope in (getattr(_view_class(callback), "required_scopes", None) or {}).values()
+    }
+    assert declared
+    unknown = sorted(item for item in declared if item[1] not in SCOPES)
+    assert not unknown, unknown
