@@ -119,10 +119,8 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         return self._principal(request, access), access
 
     def _principal(self, request: Request, access: AccessToken) -> Any:
-        from dataspace.oauth.models import Client
-
-        client = Client.objects.filter(client_id=access.client_id).first()
-        if client is None:  # verify_access_token checked it; deleted in between
+        client = access.client  # loaded and checked by verify_access_token
+        if client is None:
             self._refuse(request, "client disabled or expired")
         setattr(request._request, _CLIENT_ATTR, client)
         # A machine token's `sub` is its client_id (RFC 9068 §2.2): never read it as a person's id,

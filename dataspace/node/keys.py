@@ -66,13 +66,27 @@ def _load(path: Path) -> NodeKey:
     return NodeKey(kid=thumbprint(loaded.public_key()), private_key=loaded, path=path)
 
 
+#: Parsed keys, reused while the key files are unchanged (same names, mtimes and modes).
+_cache: dict[Path, tuple[tuple[tuple[str, int, int], ...], tuple[NodeKey, ...]]] = {}
+
+
 def load_keys() -> list[NodeKey]:
-    """All key pairs of the node, newest first (the first one signs)."""
+    """All key pairs of the node, newest first (the first one signs).
+
+    Files are stat'ed on every call (a rotation, a removal or a chmod is seen at once) but parsed
+    only when one of them changed: verifying a token must not re-read PEM files each time.
+    """
     directory = key_dir()
     if not directory.is_dir():
         return []
     paths = sorted(directory.glob(f"*{KEY_SUFFIX}"), key=lambda p: p.name, reverse=True)
-    return [_load(path) for path in paths]
+    signature = tuple((path.name, (st := path.stat()).st_mtime_ns, st.st_mode) for path in paths)
+    cached = _cache.get(directory)
+    if cached is not None and cached[0] == signature:
+        return list(cached[1])
+    loaded = tuple(_load(path) for path in paths)
+    _cache[directory] = (signature, loaded)
+    return list(loaded)
 
 
 def signing_key() -> NodeKey:

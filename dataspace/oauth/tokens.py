@@ -13,6 +13,7 @@ there until their tokens expire) and refuses a revoked `jti` at once.
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -50,6 +51,8 @@ class AccessToken:
     expires_at: int
     user_id: int | None = None
     claims: dict[str, Any] = field(default_factory=dict)
+    #: The `dataspace.oauth.models.Client` the token was issued to, loaded by `verify_access_token`.
+    client: Any = field(default=None, compare=False, repr=False)
 
 
 def issuer() -> str:
@@ -64,9 +67,17 @@ def _private_jwk(node_key: keys.NodeKey) -> OKPKey:
     return OKPKey.import_key(node_key.private_key, {"kid": node_key.kid})
 
 
+_key_set_cache: tuple[tuple[str, ...], KeySet] | None = None
+
+
 def public_key_set() -> KeySet:
     """The node's published keys as a joserfc KeySet (all of them: rotation overlap)."""
-    return KeySet([OKPKey.import_key(dict(key.public_jwk())) for key in keys.load_keys()])
+    global _key_set_cache
+    node_keys = keys.load_keys()
+    kids = tuple(key.kid for key in node_keys)
+    if _key_set_cache is None or _key_set_cache[0] != kids:
+        _key_set_cache = (kids, KeySet([OKPKey.import_key(dict(key.public_jwk())) for key in node_keys]))
+    return _key_set_cache[1]
 
 
 def new_jti() -> str:
@@ -133,23 +144,35 @@ def decode_access_token(token: str, *, at: int | None = None) -> AccessToken:
     )
 
 
+#: What a request needs of the token record and its client; other client fields load on demand.
+TOKEN_CHECK_FIELDS = (
+    "revoked_at",
+    "client__client_id",
+    "client__name",
+    "client__is_active",
+    "client__expires_at",
+    "client__kind",
+    "client__owner_id",
+    "client__user_id",
+)
+
+
 def verify_access_token(token: str) -> AccessToken:
     """A usable access token of this node: valid, unexpired, its client active, its jti not revoked."""
-    from dataspace.oauth.models import Client, IssuedToken
+    from dataspace.oauth.models import IssuedToken
 
     access = decode_access_token(token)
-    record = IssuedToken.objects.filter(jti=access.jti).values_list("revoked_at", "client__client_id").first()
+    # One query: the token's record and its client (revocation and client state checked together).
+    record = IssuedToken.objects.select_related("client").only(*TOKEN_CHECK_FIELDS).filter(jti=access.jti).first()
     if record is None:
         raise InvalidToken("unknown token")
-    revoked_at, client_id = record
-    if revoked_at is not None:
+    if record.revoked_at is not None:
         raise InvalidToken("token revoked")
-    if client_id != access.client_id:
+    if record.client.client_id != access.client_id:
         raise InvalidToken("token does not match its client")
-    client = Client.objects.filter(client_id=access.client_id).only("is_active", "expires_at").first()
-    if client is None or not client.is_usable():
+    if not record.client.is_usable():
         raise InvalidToken("client disabled or expired")
-    return access
+    return dataclasses.replace(access, client=record.client)
 
 
 def revoke_jti(jti: str) -> bool:

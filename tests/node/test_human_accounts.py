@@ -190,6 +190,7 @@ def test_oauth_login_screen_is_throttled_too(clock: Any, address: str) -> None:
         client.post("/oauth/login/", {"username": name, "password": "faux"}, secure=True, REMOTE_ADDR=address)
     response = client.post("/oauth/login/", {"username": name, "password": PASSWORD}, secure=True, REMOTE_ADDR=address)
     assert response.status_code == 200
-    # The refusal is the form's error (the OAuth template words its own message).
+    # The refusal is the form's error, and the person reads why on the page.
     assert response.context["form"].has_error("__all__", code="login_throttled")
+    assert "Trop de tentatives de connexion" in response.content.decode()
     assert not logged_in(client)
