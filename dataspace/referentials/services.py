@@ -61,17 +61,22 @@ def visible_performances(queryset: QuerySet[Performance], *, node_staff: bool) -
 def default_owner(client: Client | None = None) -> Organisation | None:
     """Who owns a record created without naming its owner.
 
-    For a machine `depositor` client (an OAuth client acting for no person): the client's own
-    organisation — a vendor's software writes its structure's data, never the node's by accident.
-    For everyone else (staff sessions, personal API keys): the organisation that runs this node
-    (`NodeIdentity.organisation`), if it is set.
+    For everyone but machine clients (staff sessions, personal API keys): the organisation that
+    runs this node (`NodeIdentity.organisation`), if it is set. For a machine `depositor` client:
+    that same organisation when the client may write for it (a vendor depositing on a structure's
+    node under the structure's mandate deposits the structure's data), else the client's own
+    organisation — never an organisation it may not write for.
     """
-    if client is not None:
-        return client.owner
     from dataspace.node.services import current_identity
+    from dataspace.oauth.mandates import may_write_for
 
     identity = current_identity()
-    return identity.organisation if identity is not None else None
+    node_organisation = identity.organisation if identity is not None else None
+    if client is None:
+        return node_organisation
+    if node_organisation is not None and may_write_for(client, node_organisation):
+        return node_organisation
+    return client.owner
 
 
 def owning_organisation(record: Record) -> Organisation | None:

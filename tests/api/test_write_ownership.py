@@ -73,6 +73,18 @@ def test_depositor_creates_for_its_own_organisation_by_default(bearer_client: An
     assert create_work(api, owner=api.owner, title="Phèdre").status_code == 201
 
 
+def test_depositor_under_the_node_structures_mandate_creates_for_that_structure_by_default(
+    bearer_client: Any, structure: Any
+) -> None:
+    """A vendor depositing on a structure's node under its mandate deposits the structure's data."""
+    set_node_organisation(structure)
+    api = bearer_client(WRITE)
+    mandate(structure, api.oauth_client)
+    response = create_work(api)
+    assert response.status_code == 201, response.content
+    assert response.json()["owner"] == str(structure.pk)
+
+
 def test_depositor_may_not_create_for_another_organisation(bearer_client: Any) -> None:
     api = bearer_client(WRITE)
     other = OrganisationFactory()
