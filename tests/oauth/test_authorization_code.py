@@ -303,13 +303,16 @@ def test_confidential_client_must_authenticate_at_the_token_endpoint(client: Any
     assert post_token(client, data).json()["error"] == "invalid_client"
 
 
-def test_consent_screen_in_english(browser: Any, app: Any) -> None:
+def test_consent_screen_in_english(browser: Any, app: Any, settings: Any) -> None:
     _, challenge = pkce_pair()
     url = authorize_url(app.client.client_id, challenge, scope="referentials:read contacts:read")
-    page = browser.get(url, secure=True, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    browser.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    page = browser.get(url, secure=True).content.decode()
     assert "Allow “Agenda Partagé”?" in page
     assert "read the structure&#x27;s private contacts" in page
     assert ">Deny<" in page
-    login = DjangoClient().get("/oauth/login/", secure=True, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    anonymous = DjangoClient()
+    anonymous.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    login = anonymous.get("/oauth/login/", secure=True).content.decode()
     assert "Sign in" in login
     assert "Password" in login
