@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,6 +26,9 @@ from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))  # run as a script from anywhere: `dataspace` must import
+
+import harness  # noqa: E402 - bench/ is the script's own directory
+
 PERFORMANCES = 10_000
 PRODUCTIONS = 200
 VENUES = 10
@@ -35,8 +37,6 @@ PAGE_SIZE = 50
 WARMUP = 30
 REQUESTS = 400
 URL = f"/api/v1/performances/?page_size={PAGE_SIZE}"
-PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-PG_DB = "bench_scene"
 GOAL = ">= 0.3"  # set by us before measuring (DESIGN §8 has no goal for a plain list endpoint)
 
 
@@ -44,42 +44,7 @@ GOAL = ">= 0.3"  # set by us before measuring (DESIGN §8 has no goal for a plai
 
 
 def _run_child(database: str, database_url: str, data_dir: Path) -> dict[str, Any]:
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "dataspace.settings",
-        "DATABASE_URL": database_url,
-        "NODE_DATA_DIR": str(data_dir),
-        "NODE_KEY_DIR": str(data_dir / "keys"),
-        "DJANGO_DEBUG": "0",
-        "LOG_LEVEL": "WARNING",
-        "BENCH_DATABASE": database,
-    }
-    env.pop("REDIS_URL", None)
-    result = subprocess.run(  # noqa: S603 - our own interpreter on this script
-        [sys.executable, __file__, "--child"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    sys.stderr.write(result.stderr[-4000:] if result.returncode else "")
-    if result.returncode != 0:
-        raise RuntimeError(f"{database} run failed with exit {result.returncode}")
-    return dict(json.loads(result.stdout.strip().splitlines()[-1]))
-
-
-def _postgres_available() -> str | None:
-    """None if PostgreSQL on 127.0.0.1 accepts us, else why not."""
-    try:
-        import psycopg
-
-        with psycopg.connect(PG_ADMIN_URL, connect_timeout=3):
-            return None
-    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable", reported as such
-        return f"PostgreSQL not reachable ({exc.__class__.__name__})"
-
-
-def _pg_admin(statement: str) -> None:
-    import psycopg
-
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(statement)
+    return harness.run_child(__file__, "--child", database, database_url, data_dir)
 
 
 def main() -> int:
@@ -87,17 +52,14 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-list-") as tmp:
         sqlite_dir = Path(tmp) / "sqlite"
         results.append(_run_child("sqlite", f"sqlite:///{sqlite_dir / 'bench.sqlite3'}", sqlite_dir))
-        unreachable = _postgres_available()
+        unreachable = harness.postgres_available()
         if unreachable:
             results.append({"database": "postgresql", "skipped": unreachable})
         else:
-            _pg_admin(f'DROP DATABASE IF EXISTS "{PG_DB}" WITH (FORCE)')
-            _pg_admin(f'CREATE DATABASE "{PG_DB}"')
             try:
-                pg_dir = Path(tmp) / "pg"
-                results.append(_run_child("postgresql", f"postgres://postgres@127.0.0.1:5432/{PG_DB}", pg_dir))
+                results.append(_run_child("postgresql", harness.fresh_pg_database(), Path(tmp) / "pg"))
             finally:
-                _pg_admin(f'DROP DATABASE IF EXISTS "{PG_DB}" WITH (FORCE)')
+                harness.drop_pg_database()
     for result in results:
         line = {
             "name": "list-endpoint",
@@ -226,28 +188,10 @@ def _related_columns(model: Any, tree: Any, prefix: str = "") -> list[str]:
     return columns
 
 
-def _count_queries(function: Any) -> int:
-    from django.db import connection
-
-    count = 0
-
-    def counter(execute: Any, sql: Any, params: Any, many: Any, context: Any) -> Any:
-        nonlocal count
-        count += 1
-        return execute(sql, params, many, context)
-
-    with connection.execute_wrapper(counter):
-        function()
-    return count
-
-
 def _rate(function: Any, count: int) -> float:
     for _ in range(WARMUP):
         function()
-    started = time.perf_counter()
-    for _ in range(count):
-        function()
-    return count / (time.perf_counter() - started)
+    return harness.rate(function, count)
 
 
 def child() -> int:
@@ -288,7 +232,7 @@ def child() -> int:
         client.get(URL)
 
     fetch, info = _orm_page_function(urlconf)
-    endpoint_queries, orm_queries = _count_queries(endpoint), _count_queries(fetch)
+    endpoint_queries, orm_queries = harness.count_queries(endpoint), harness.count_queries(fetch)
     endpoint_rate = _rate(endpoint, REQUESTS)
     orm_rate = _rate(fetch, REQUESTS)
     print(

@@ -24,7 +24,6 @@ import base64
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,12 +34,13 @@ from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))  # run as a script from anywhere: `dataspace` must import
+
+import harness  # noqa: E402 - bench/ is the script's own directory
+
 ROUNDS = 5
 REQUESTS = 400  # per round and per side
 WARMUP = 50
 SCOPE = "referentials:read"
-PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-PG_DB = "bench_scene"
 GOAL = ">= 0.85"
 
 
@@ -48,43 +48,8 @@ GOAL = ">= 0.85"
 
 
 def _run_child(database: str, database_url: str, data_dir: Path) -> dict[str, Any]:
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "dataspace.settings",
-        "DATABASE_URL": database_url,
-        "NODE_DATA_DIR": str(data_dir),
-        "NODE_KEY_DIR": str(data_dir / "keys"),
-        "DJANGO_DEBUG": "0",
-        "LOG_LEVEL": "WARNING",
-        "BENCH_DATABASE": database,
-        "OAUTH_ACCESS_TOKEN_LIFETIME": "3600",  # outlives the run
-    }
-    env.pop("REDIS_URL", None)
-    result = subprocess.run(  # noqa: S603 - our own interpreter on this script
-        [sys.executable, __file__, "--child"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    if result.returncode != 0:
-        sys.stderr.write(result.stderr[-4000:])
-        raise RuntimeError(f"{database} run failed with exit {result.returncode}")
-    return dict(json.loads(result.stdout.strip().splitlines()[-1]))
-
-
-def _postgres_available() -> str | None:
-    """None if PostgreSQL on 127.0.0.1 accepts us, else why not."""
-    try:
-        import psycopg
-
-        with psycopg.connect(PG_ADMIN_URL, connect_timeout=3):
-            return None
-    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable", reported as such
-        return f"PostgreSQL not reachable ({exc.__class__.__name__})"
-
-
-def _pg_admin(statement: str) -> None:
-    import psycopg
-
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(statement)
+    extra = {"OAUTH_ACCESS_TOKEN_LIFETIME": "3600"}  # the token outlives the run
+    return harness.run_child(__file__, "--child", database, database_url, data_dir, extra_env=extra)
 
 
 def main() -> int:
@@ -92,17 +57,14 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-token-check-") as tmp:
         sqlite_dir = Path(tmp) / "sqlite"
         results.append(_run_child("sqlite", f"sqlite:///{sqlite_dir / 'bench.sqlite3'}", sqlite_dir))
-        unreachable = _postgres_available()
+        unreachable = harness.postgres_available()
         if unreachable:
             results.append({"database": "postgresql", "skipped": unreachable})
         else:
-            _pg_admin(f'DROP DATABASE IF EXISTS "{PG_DB}" WITH (FORCE)')
-            _pg_admin(f'CREATE DATABASE "{PG_DB}"')
             try:
-                pg_dir = Path(tmp) / "pg"
-                results.append(_run_child("postgresql", f"postgres://postgres@127.0.0.1:5432/{PG_DB}", pg_dir))
+                results.append(_run_child("postgresql", harness.fresh_pg_database(), Path(tmp) / "pg"))
             finally:
-                _pg_admin(f'DROP DATABASE IF EXISTS "{PG_DB}" WITH (FORCE)')
+                harness.drop_pg_database()
     for result in results:
         line = {
             "name": "token-check",
@@ -139,28 +101,6 @@ def _create_performance() -> Any:
         capacity=400,
     )
     return owner, performance
-
-
-def _count_queries(function: Callable[[], None]) -> int:
-    from django.db import connection
-
-    count = 0
-
-    def counter(execute: Any, sql: Any, params: Any, many: Any, context: Any) -> Any:
-        nonlocal count
-        count += 1
-        return execute(sql, params, many, context)
-
-    with connection.execute_wrapper(counter):
-        function()
-    return count
-
-
-def _rate(function: Callable[[], None], count: int) -> float:
-    started = time.perf_counter()
-    for _ in range(count):
-        function()
-    return count / (time.perf_counter() - started)
 
 
 def child() -> int:
@@ -208,14 +148,14 @@ def child() -> int:
     tampered = http.get(url, secure=True, headers={"Authorization": bearer[:-4] + "AAAA"})
     if tampered.status_code != 401:
         raise RuntimeError(f"a tampered token answered {tampered.status_code}, expected 401")
-    token_queries, anonymous_queries = _count_queries(with_token), _count_queries(anonymous)
+    token_queries, anonymous_queries = harness.count_queries(with_token), harness.count_queries(anonymous)
     for function in (with_token, anonymous):
         for _ in range(WARMUP):
             function()
     rates: dict[str, list[float]] = {"token": [], "anonymous": []}
     for _ in range(ROUNDS):
-        rates["token"].append(_rate(with_token, REQUESTS))
-        rates["anonymous"].append(_rate(anonymous, REQUESTS))
+        rates["token"].append(harness.rate(with_token, REQUESTS))
+        rates["anonymous"].append(harness.rate(anonymous, REQUESTS))
     token_rate, anonymous_rate = statistics.median(rates["token"]), statistics.median(rates["anonymous"])
     print(
         json.dumps(

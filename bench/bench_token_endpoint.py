@@ -32,7 +32,6 @@ import base64
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -43,14 +42,15 @@ from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))  # run as a script from anywhere: `dataspace` and `bench` must import
+
+import harness  # noqa: E402 - bench/ is the script's own directory
+
 ROUNDS = 3  # alternate the two figures measured in one process; report the median round
 REQUESTS = 400  # per round, node side
 WARMUP = 30
 DOT_REQUESTS = 12  # per round: ~0.25 s each with PBKDF2 at 1,000,000 iterations
 DOT_WARMUP = 2
 SCOPE = "referentials:read"
-PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-PG_DB = "bench_scene"
 GOAL_DOT = ">= 20"
 GOAL_INSERT = ">= 0.5"
 TOKEN_URL = "/oauth/token"  # noqa: S105 - a path, not a secret
@@ -62,49 +62,8 @@ DOT_TOKEN_URL = "/o/token/"  # noqa: S105 - a path, not a secret
 
 
 def _run_child(mode: str, database: str, database_url: str, data_dir: Path) -> dict[str, Any]:
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "bench.dot_settings" if mode == "--dot" else "dataspace.settings",
-        "DATABASE_URL": database_url,
-        "NODE_DATA_DIR": str(data_dir),
-        "NODE_KEY_DIR": str(data_dir / "keys"),
-        "DJANGO_DEBUG": "0",
-        "LOG_LEVEL": "WARNING",
-        "BENCH_DATABASE": database,
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
-    }
-    env.pop("REDIS_URL", None)
-    result = subprocess.run(  # noqa: S603 - our own interpreter on this script
-        [sys.executable, __file__, mode], cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    if result.returncode != 0:
-        sys.stderr.write(result.stderr[-4000:])
-        raise RuntimeError(f"{database} {mode} run failed with exit {result.returncode}")
-    return dict(json.loads(result.stdout.strip().splitlines()[-1]))
-
-
-def _postgres_available() -> str | None:
-    """None if PostgreSQL on 127.0.0.1 accepts us, else why not."""
-    try:
-        import psycopg
-
-        with psycopg.connect(PG_ADMIN_URL, connect_timeout=3):
-            return None
-    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable", reported as such
-        return f"PostgreSQL not reachable ({exc.__class__.__name__})"
-
-
-def _pg_admin(statement: str) -> None:
-    import psycopg
-
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(statement)
-
-
-def _fresh_pg() -> str:
-    _pg_admin(f'DROP DATABASE IF EXISTS "{PG_DB}" WITH (FORCE)')
-    _pg_admin(f'CREATE DATABASE "{PG_DB}"')
-    return f"postgres://postgres@127.0.0.1:5432/{PG_DB}"
+    settings_module = "bench.dot_settings" if mode == "--dot" else "dataspace.settings"
+    return harness.run_child(__file__, mode, database, database_url, data_dir, settings_module=settings_module)
 
 
 def _lines(database: str, node: dict[str, Any], dot: dict[str, Any]) -> list[dict[str, Any]]:
@@ -142,19 +101,19 @@ def main() -> int:
         (base / "dot").mkdir()
         dot = _run_child("--dot", "sqlite", f"sqlite:///{base / 'dot' / 'bench.sqlite3'}", base / "dot")
         lines += _lines("sqlite", node, dot)
-        unreachable = _postgres_available()
+        unreachable = harness.postgres_available()
         if unreachable:
             for name, goal in (("token-endpoint-vs-dot", GOAL_DOT), ("token-endpoint-vs-insert", GOAL_INSERT)):
                 skipped = {"database": "postgresql", "goal": goal, "skipped": unreachable}
                 lines.append({"name": name, "capability": "token endpoint", **skipped})
         else:
             try:
-                node = _run_child("--child", "postgresql", _fresh_pg(), base / "pg-node")
+                node = _run_child("--child", "postgresql", harness.fresh_pg_database(), base / "pg-node")
                 (base / "pg-dot").mkdir()
-                dot = _run_child("--dot", "postgresql", _fresh_pg(), base / "pg-dot")
+                dot = _run_child("--dot", "postgresql", harness.fresh_pg_database(), base / "pg-dot")
                 lines += _lines("postgresql", node, dot)
             finally:
-                _pg_admin(f'DROP DATABASE IF EXISTS "{PG_DB}" WITH (FORCE)')
+                harness.drop_pg_database()
     for line in lines:
         print(json.dumps(line, ensure_ascii=False))
     return 0
@@ -182,13 +141,6 @@ def _poster(http: Any, url: str, body: dict[str, str], authorization: str, expec
     return post
 
 
-def _rate(function: Callable[[], None], count: int) -> float:
-    started = time.perf_counter()
-    for _ in range(count):
-        function()
-    return count / (time.perf_counter() - started)
-
-
 def _rounds(functions: dict[str, Callable[[], None]], count: int, warmup: int) -> dict[str, list[float]]:
     for function in functions.values():
         for _ in range(warmup):
@@ -196,23 +148,8 @@ def _rounds(functions: dict[str, Callable[[], None]], count: int, warmup: int) -
     rates: dict[str, list[float]] = {name: [] for name in functions}
     for _ in range(ROUNDS):
         for name, function in functions.items():
-            rates[name].append(_rate(function, count))
+            rates[name].append(harness.rate(function, count))
     return rates
-
-
-def _count_queries(function: Callable[[], None]) -> int:
-    from django.db import connection
-
-    count = 0
-
-    def counter(execute: Any, sql: Any, params: Any, many: Any, context: Any) -> Any:
-        nonlocal count
-        count += 1
-        return execute(sql, params, many, context)
-
-    with connection.execute_wrapper(counter):
-        function()
-    return count
 
 
 # ---------------------------------------------------------------------------- child: the node
@@ -316,7 +253,7 @@ def child() -> int:
     if sample.status_code != 200:
         raise RuntimeError(f"POST {TOKEN_URL} answered {sample.status_code}: {sample.content[:300]!r}")
     claims = decode_access_token(sample.json()["access_token"]).claims
-    token_queries, insert_queries = _count_queries(token), _count_queries(insert)
+    token_queries, insert_queries = harness.count_queries(token), harness.count_queries(insert)
     rates = _rounds({"token": token, "insert": insert}, REQUESTS, WARMUP)
     token_rate, insert_rate = statistics.median(rates["token"]), statistics.median(rates["insert"])
     print(
