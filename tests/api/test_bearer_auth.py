@@ -153,6 +153,14 @@ def test_token_of_a_disabled_client_is_401(sync_reader: Client) -> None:
     assert_invalid_token(with_token(token).get(FEED), "client disabled or expired")
 
 
+def test_token_of_an_expired_client_is_401_and_a_future_expiry_is_not(sync_reader: Client) -> None:
+    token, _ = mint_token(sync_reader, "federation:sync")
+    Client.objects.filter(pk=sync_reader.pk).update(expires_at=timezone.now() + timezone.timedelta(days=1))
+    assert with_token(token).get(FEED).status_code == 200
+    Client.objects.filter(pk=sync_reader.pk).update(expires_at=timezone.now() - timezone.timedelta(seconds=1))
+    assert_invalid_token(with_token(token).get(FEED), "client disabled or expired")
+
+
 def test_token_of_a_deactivated_person_is_401(bearer_client: Any) -> None:
     person = UserFactory(username="ex-salariee", is_staff=True, is_superuser=True)
     api = bearer_client("federation:sync", kind="reader", user=person)
