@@ -37,6 +37,7 @@ from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.dispatch import receiver
 from django.http import HttpRequest
+from django.utils.translation import ngettext
 
 _PREFIX = "login-throttle:v1"
 
@@ -52,9 +53,14 @@ class LoginThrottled(ValidationError):
     def __init__(self, retry_after: int) -> None:
         minutes = max(1, math.ceil(retry_after / 60))
         super().__init__(
-            "Trop de tentatives de connexion échouées pour ce compte ou depuis cette adresse. "
-            f"Par sécurité, les connexions sont suspendues : réessayez dans {minutes} minute"
-            f"{'s' if minutes > 1 else ''}.",
+            ngettext(
+                "Trop de tentatives de connexion échouées pour ce compte ou depuis cette adresse. "
+                "Par sécurité, les connexions sont suspendues : réessayez dans %(minutes)d minute.",
+                "Trop de tentatives de connexion échouées pour ce compte ou depuis cette adresse. "
+                "Par sécurité, les connexions sont suspendues : réessayez dans %(minutes)d minutes.",
+                minutes,
+            )
+            % {"minutes": minutes},
             code="login_throttled",
         )
         self.retry_after = retry_after

@@ -194,3 +194,13 @@ def test_oauth_login_screen_is_throttled_too(clock: Any, address: str) -> None:
     assert response.context["form"].has_error("__all__", code="login_throttled")
     assert "Trop de tentatives de connexion" in response.content.decode()
     assert not logged_in(client)
+
+
+def test_throttling_message_is_french_first_and_translated() -> None:
+    from django.utils import translation
+
+    from dataspace.node.throttling import LoginThrottled
+
+    assert "réessayez dans 10 minutes" in LoginThrottled(600).messages[0]
+    with translation.override("en"):
+        assert "try again in 1 minute." in LoginThrottled(60).messages[0]
