@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -48,18 +47,7 @@ def _run_child(database: str, database_url: str, data_dir: Path) -> dict[str, An
 
 
 def main() -> int:
-    results = []
-    with tempfile.TemporaryDirectory(prefix="bench-list-") as tmp:
-        sqlite_dir = Path(tmp) / "sqlite"
-        results.append(_run_child("sqlite", f"sqlite:///{sqlite_dir / 'bench.sqlite3'}", sqlite_dir))
-        unreachable = harness.postgres_available()
-        if unreachable:
-            results.append({"database": "postgresql", "skipped": unreachable})
-        else:
-            try:
-                results.append(_run_child("postgresql", harness.fresh_pg_database(), Path(tmp) / "pg"))
-            finally:
-                harness.drop_pg_database()
+    results = harness.on_each_database("bench-list-", _run_child)
     for result in results:
         line = {
             "name": "list-endpoint",

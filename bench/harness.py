@@ -85,6 +85,26 @@ def drop_pg_database() -> None:
     _pg_admin(f'DROP DATABASE IF EXISTS "{PG_DB}" WITH (FORCE)')
 
 
+def on_each_database(prefix: str, measure: Callable[[str, str, Path], dict[str, Any]]) -> list[dict[str, Any]]:
+    """`measure(database, database_url, data_dir)` on SQLite, then on PostgreSQL when reachable
+    (in a fresh `bench_scene` database, dropped afterwards); a skipped database says why."""
+    import tempfile
+
+    results = []
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        sqlite_dir = Path(tmp) / "sqlite"
+        results.append(measure("sqlite", f"sqlite:///{sqlite_dir / 'bench.sqlite3'}", sqlite_dir))
+        unreachable = postgres_available()
+        if unreachable:
+            results.append({"database": "postgresql", "skipped": unreachable})
+        else:
+            try:
+                results.append(measure("postgresql", fresh_pg_database(), Path(tmp) / "pg"))
+            finally:
+                drop_pg_database()
+    return results
+
+
 def count_queries(function: Callable[[], Any]) -> int:
     """How many SQL queries one call of `function` runs."""
     from django.db import connection
