@@ -14,6 +14,7 @@ there until their tokens expire) and refuses a revoked `jti` at once.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -148,6 +149,7 @@ def decode_access_token(token: str, *, at: int | None = None) -> AccessToken:
 TOKEN_CHECK_CLIENT_FIELDS = frozenset({"id", "client_id", "name", "kind", "owner_id", "user_id"})
 
 
+@functools.cache
 def _token_check_query() -> tuple[str, list[Any]]:
     """The token-check SQL and the client fields it selects, in the model's field order (the
     order `Model.from_db` expects). Only model metadata is interpolated, never input."""
