@@ -65,11 +65,15 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "guardian",
     "dataspace.node",
     "dataspace.records",
     "dataspace.api",
     "dataspace.referentials",
     "dataspace.oauth",
+    "dataspace.directory",
+    "dataspace.audit",
+    "policies",
     "dataspace.web",
 ]
 
@@ -154,7 +158,13 @@ AUTH_PASSWORD_VALIDATORS = [
 # throttling backend: after LOGIN_THROTTLE_ATTEMPTS failures for a username or an IP address
 # within LOGIN_THROTTLE_WINDOW seconds, further attempts are refused for LOGIN_THROTTLE_LOCKOUT
 # seconds, even with the right password (dataspace.node.throttling; counters in the cache).
-AUTHENTICATION_BACKENDS = ["dataspace.node.throttling.ThrottledModelBackend"]
+# guardian's backend answers object-level permissions (a co-producer's rights on one performance).
+AUTHENTICATION_BACKENDS = [
+    "dataspace.node.throttling.ThrottledModelBackend",
+    "guardian.backends.ObjectPermissionBackend",
+]
+# No anonymous user row: anonymous callers never hold object permissions here.
+ANONYMOUS_USER_NAME = None
 LOGIN_THROTTLE_ATTEMPTS = env_int("LOGIN_THROTTLE_ATTEMPTS", 5, minimum=1)
 LOGIN_THROTTLE_WINDOW = env_int("LOGIN_THROTTLE_WINDOW", 15 * 60, minimum=1)
 LOGIN_THROTTLE_LOCKOUT = env_int("LOGIN_THROTTLE_LOCKOUT", 15 * 60, minimum=1)

@@ -1,1 +1,1 @@
-"""policies package: filled by later issues (see DESIGN.md §2)."""
+"""Usage policies (ODRL profile), the decision point and its enforcement in the API (DESIGN.md §5)."""

@@ -30,7 +30,7 @@ EXPECTED_ROLES = {
 ALL_SCOPES = {
     "referentials:read", "referentials:write", "directory:search", "directory:manage", "contacts:read",
     "contacts:write", "consent:manage", "ticketing:write", "indicators:aggregate", "federation:sync",
-    "clients:manage", "journal:read",
+    "clients:manage", "journal:read", "policies:manage",
 }  # fmt: skip
 READ_SCOPES = {"referentials:read", "directory:search", "contacts:read", "indicators:aggregate", "federation:sync",
                "journal:read"}  # fmt: skip

@@ -6,4 +6,7 @@ urlpatterns = [
     path("", include("dataspace.referentials.api.urls")),
     path("", include("dataspace.records.api.urls")),
     path("", include("dataspace.oauth.api.urls")),
+    path("", include("policies.api.urls")),
+    path("", include("dataspace.audit.api.urls")),
+    path("", include("dataspace.directory.api.urls")),
 ]

@@ -38,6 +38,7 @@ SCOPES: dict[str, Scope] = {
         Scope("federation:sync", _("synchroniser les données partagées entre nœuds (flux de changements)"), False),
         Scope("clients:manage", _("enregistrer et gérer les clients OAuth de la structure"), True),
         Scope("journal:read", _("consulter le journal des accès"), False),
+        Scope("policies:manage", _("définir les politiques d'usage, blocages et masquages de la structure"), True),
     )
 }
 

@@ -68,9 +68,10 @@ def structure_clients() -> list[ClientSpec]:
         ),
         ClientSpec(
             "Outil d'administration de la structure",
-            ("clients:manage", "journal:read", "consent:manage"),
+            ("clients:manage", "journal:read", "consent:manage", "policies:manage"),
             kind=Client.Kind.DEPOSITOR,
-            description="Gère les clients OAuth, consulte le journal, enregistre les consentements.",
+            description="Gère les clients OAuth et les politiques d'usage, consulte le journal, "
+            "enregistre les consentements.",
         ),
         ClientSpec(
             "Clé API personnelle — admin",

@@ -1,0 +1,1 @@
+"""The tamper-evident journal of accesses and actions (DESIGN.md §5)."""

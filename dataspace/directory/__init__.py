@@ -1,0 +1,1 @@
+"""Professional directory, the licence registry and professional accounts (DESIGN.md §1, §5)."""

@@ -1,0 +1,38 @@
+"""What the decision point needs to know about a professional: account, organisation, licences."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class LicenceFact:
+    """One licence d'entrepreneur de spectacles as the registry holds it."""
+
+    number: str  # normalised, e.g. "2-PLATESV-R-2021-000123"
+    category: int  # 1, 2 or 3
+    status: str  # "valide", "en_instruction", "invalide", "invalide_retire" (see dataspace.directory.models)
+    valid_until: dt.date | None  # end of validity (5 years from the receipt), None if unknown
+    deposited_on: dt.date | None = None
+
+    def in_force(self, day: dt.date) -> bool:
+        """A current *Valide* licence on `day` (validity end inclusive)."""
+        return (
+            self.status == "valide"
+            and (self.valid_until is None or day <= self.valid_until)
+            and (self.deposited_on is None or self.deposited_on <= day)
+        )
+
+
+@dataclass(frozen=True)
+class ProfessionalProfile:
+    """A professional account: a person linked to an organisation and its licences."""
+
+    account_id: int
+    organisation_id: uuid.UUID | None
+    organisation_name: str
+    licences: tuple[LicenceFact, ...]
+    #: The terms-of-use version this person accepted last ("" if none).
+    terms_accepted: str = ""
