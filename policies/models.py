@@ -16,7 +16,8 @@ from typing import ClassVar
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from dataspace.referentials.models import OwnedRecord
@@ -116,6 +117,15 @@ class Block(models.Model):
                 | Q(blocked_user__isnull=True, blocked_organisation__isnull=False),
                 name="block_one_party",
             ),
+            models.CheckConstraint(condition=~Q(blocked_organisation=F("owner")), name="block_not_oneself"),
+            models.UniqueConstraint(
+                fields=["owner", "blocked_user"], condition=Q(blocked_user__isnull=False), name="block_user_once"
+            ),
+            models.UniqueConstraint(
+                fields=["owner", "blocked_organisation"],
+                condition=Q(blocked_organisation__isnull=False),
+                name="block_organisation_once",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -132,6 +142,9 @@ class HiddenRecord(models.Model):
     target_id = models.UUIDField(_("enregistrement"))
     partners = models.ManyToManyField(
         "referentials.Organisation", blank=True, related_name="+", verbose_name=_("partenaires autorisés")
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -176,7 +189,8 @@ class BreakGlassAccess(models.Model):
     emergency = models.CharField(_("urgence"), max_length=30, choices=Emergency.choices)
     justification = models.TextField(_("justification"))
     purpose = models.CharField(_("finalité"), max_length=30, blank=True)
-    created_at = models.DateTimeField(_("demandé le"), auto_now_add=True)
+    #: Set by `policies.controls.open_break_glass` (from its `now`), so that the window is exact.
+    created_at = models.DateTimeField(_("demandé le"), default=timezone.now, editable=False)
     expires_at = models.DateTimeField(_("expire le"))
     owner_alerted_at = models.DateTimeField(_("structure alertée le"), null=True, blank=True)
 
