@@ -142,6 +142,16 @@ CELERY_BEAT_SCHEDULE = {
     "report-old-client-secrets": {"task": "dataspace.oauth.tasks.report_old_secrets", "schedule": 86400.0},
 }
 
+# ---------------------------------------------------------------------------- journal (dataspace.audit)
+# Benchmark/test-only switch: False makes journal() write nothing. Never turn it off in production.
+JOURNAL_ENABLED = env_bool("JOURNAL_ENABLED", True)
+# Seconds between two seals of the journal's head (signed with the node key).
+JOURNAL_SEAL_INTERVAL = env_int("JOURNAL_SEAL_INTERVAL", 3600, minimum=10)
+CELERY_BEAT_SCHEDULE["seal-journal"] = {
+    "task": "dataspace.audit.tasks.seal_journal",
+    "schedule": float(JOURNAL_SEAL_INTERVAL),
+}
+
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
@@ -240,6 +250,13 @@ OAUTH_SECRET_GRACE_PERIOD = env_int("OAUTH_SECRET_GRACE_PERIOD", 7 * 24 * 3600, 
 OAUTH_SECRET_MAX_AGE_DAYS = env_int("OAUTH_SECRET_MAX_AGE_DAYS", 365, minimum=1)
 # The plain-http exception for loopback demo/test nodes only (authlib refuses http otherwise).
 OAUTH_ALLOW_INSECURE_LOOPBACK = NODE_BASE_URL.startswith(("http://127.0.0.1", "http://localhost", "http://[::1]"))
+
+# ---------------------------------------------------------------------------- DMP controls
+# How long a break-glass (emergency) access to one record lasts, in minutes.
+BREAK_GLASS_MINUTES = env_int("BREAK_GLASS_MINUTES", 60, minimum=1)
+# Alerts to structures (break-glass) leave by email; the demo prints them on the console.
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "scene-commune@localhost")
 
 # ---------------------------------------------------------------------------- security
 SESSION_COOKIE_HTTPONLY = True
