@@ -13,7 +13,9 @@ class LicenceFact:
 
     number: str  # normalised, e.g. "2-PLATESV-R-2021-000123"
     category: int  # 1, 2 or 3
-    status: str  # "valide", "en_instruction", "invalide", "invalide_retire" (see dataspace.directory.models)
+    #: "valide", "en_instruction", "invalide" (refused), "invalide_retire" (withdrawn), or "expire" when
+    #: the ministry's list says "Expiré" outright (see dataspace.directory.models.Licence.Status).
+    status: str
     valid_until: dt.date | None  # end of validity (5 years from the receipt), None if unknown
     deposited_on: dt.date | None = None
 
@@ -36,3 +38,6 @@ class ProfessionalProfile:
     licences: tuple[LicenceFact, ...]
     #: The terms-of-use version this person accepted last ("" if none).
     terms_accepted: str = ""
+    #: The registry checked that the person works for the organisation (`ProfessionalAccount.verified_at`);
+    #: an unverified account is not licensed, whatever its organisation holds.
+    verified: bool = True
