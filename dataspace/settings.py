@@ -152,6 +152,14 @@ CELERY_BEAT_SCHEDULE["seal-journal"] = {
     "schedule": float(JOURNAL_SEAL_INTERVAL),
 }
 
+# ---------------------------------------------------------------------------- licence registry (dataspace.directory)
+# The ministry's open-data list of licences, re-imported daily on a `registry` node (empty: no re-import).
+LICENCE_IMPORT_PATH = env_str("LICENCE_IMPORT_PATH", "")
+CELERY_BEAT_SCHEDULE["reimport-licences"] = {
+    "task": "dataspace.directory.tasks.reimport_licences",
+    "schedule": 86400.0,
+}
+
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
