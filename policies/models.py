@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from django.conf import settings
 from django.db import models
@@ -77,6 +77,30 @@ class Policy(OwnedRecord):
 
     def __str__(self) -> str:
         return self.title or f"{self.target_type} — {self.owner}"
+
+    def clean(self) -> None:
+        """The ODRL document must be in our profile (the admin shows the path and the reason)."""
+        from django.core.exceptions import ValidationError
+
+        from policies.language import PolicyError
+        from policies.odrl import parse_odrl
+
+        super().clean()
+        try:
+            parse_odrl(self.odrl)
+        except PolicyError as error:
+            message = f"{error.field}: {error.message}" if error.field else error.message
+            raise ValidationError({"odrl": message}) from None
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        """Delete, and make cached decisions stale once the transaction commits."""
+        from django.db import transaction
+
+        from policies.services import bump_policy_generation
+
+        result = super().delete(*args, **kwargs)
+        transaction.on_commit(bump_policy_generation)
+        return result
 
 
 class Block(models.Model):
