@@ -22,7 +22,10 @@ a read-only view). `ScopePermission` (the default permission class) then decides
 
 Record-level checks go through `ensure_may_write_owner(request, organisation, scope)`; the
 referential views call it for the owner of the record before a change and for the owner it will
-have after it.
+have after it. A view may also offer `object_grant(request, obj, scope) -> bool`: an object-level
+grant (a co-producer hosting a performance, `dataspace.referentials.permissions`) then lets a
+caller who may not write the owner's data change (PUT/PATCH, never DELETE) that one record; the
+view is told by its `write_through_grant` attribute and limits the fields that may change.
 """
 
 from __future__ import annotations
@@ -190,5 +193,25 @@ class ScopePermission(permissions.BasePermission):
         owning = getattr(view, "owning_organisation", None)
         if owning is None:
             return True
-        ensure_may_write_owner(request, owning(obj), view.required_scopes["write"])
+        scope = view.required_scopes["write"]
+        try:
+            ensure_may_write_owner(request, owning(obj), scope)
+        except OwnerForbidden:
+            if not _granted_on_object(request, view, obj, scope):
+                raise
         return True
+
+
+#: Set to True on the view when the write goes through an object-level grant (`object_grant`).
+WRITE_THROUGH_GRANT = "write_through_grant"
+
+
+def _granted_on_object(request: Request, view: Any, obj: Any, scope: str) -> bool:
+    """An object-level grant (django-guardian) lets a caller who does not write the owner's data
+    change this one record, never delete it: the view's `object_grant(request, obj, scope)` decides
+    and the view, told by `write_through_grant`, then limits which fields may change."""
+    check = getattr(view, "object_grant", None)
+    if check is None or request.method not in ("PUT", "PATCH") or not check(request, obj, scope):
+        return False
+    setattr(view, WRITE_THROUGH_GRANT, True)
+    return True

@@ -3,7 +3,8 @@
 Everything is saved through the models' own `save()` / `delete()`, so each change bumps the
 record's version and lands in the change feed (no `queryset.update` anywhere). Records created
 here belong by default to the organisation running the node; inline children inherit the owner of
-the record they are attached to.
+the record they are attached to. After each save or delete the co-producers' object grants
+(`dataspace.referentials.permissions`) are re-derived, as the API does.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from django.utils.translation import ngettext
 from dataspace.node.services import current_identity
 from dataspace.records.admin import ReadOnlyAdmin
 from dataspace.referentials import models as m
+from dataspace.referentials.permissions import forget_grants, performance_ids_under, refresh_grants
 
 RECORD_READONLY = ("uri", "version", "origin", "created_at", "updated_at")
 RECORD_FIELDSET: tuple[Any, Any] = (_("Enregistrement partagé"), {"fields": RECORD_READONLY, "classes": ("collapse",)})
@@ -66,12 +68,30 @@ class RecordAdmin(admin.ModelAdmin):
         parent = form.instance
         instances = formset.save(commit=False)
         for obj in formset.deleted_objects:
+            performances = performance_ids_under(obj)
             obj.delete()
+            forget_grants(performances)
         for obj in instances:
             if hasattr(obj, "owner_id") and not obj.owner_id:
                 obj.owner_id = getattr(parent, "owner_id", None) or node_organisation_id()
             obj.save()
         formset.save_m2m()
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        """After the record, its many-to-many links and inlines: re-derive the co-producers' grants
+        (co-producers of a production, hall of a performance, owner or operator of a venue…)."""
+        super().save_related(request, form, formsets, change)
+        refresh_grants(form.instance)
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        performances = performance_ids_under(obj)
+        super().delete_model(request, obj)
+        forget_grants(performances)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        performances = [pk for obj in queryset for pk in performance_ids_under(obj)]
+        super().delete_queryset(request, queryset)
+        forget_grants(performances)
 
 
 class OwnedInline(InlineModelAdmin):

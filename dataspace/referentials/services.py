@@ -6,7 +6,8 @@
 * whether a record may be written here at all: only the origin node writes the master copy;
 * validation: the model's `clean()` rules, field validators and database constraints, reported
   field by field (`validate_record`) so that the API answers 400 naming the fields, never 500;
-* saving and deleting inside one transaction, database errors mapped to 400 / 409.
+* saving and deleting inside one transaction, database errors mapped to 400 / 409; the
+  co-producers' object grants (`dataspace.referentials.permissions`) follow every save and delete.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from rest_framework.settings import api_settings
 from dataspace.api.errors import Conflict
 from dataspace.records.models import Record
 from dataspace.referentials.models import Organisation, Performance
+from dataspace.referentials.permissions import forget_grants, performance_ids_under, refresh_grants
 
 if TYPE_CHECKING:
     from dataspace.oauth.models import Client
@@ -166,6 +168,8 @@ def save_record(instance: M, many_to_many: dict[str, list[Any]] | None = None) -
             raise _integrity_error(exc) from None
         for name, values in (many_to_many or {}).items():
             getattr(instance, name).set(values)
+        # After the many-to-many links: a production's co-producers decide the grants too.
+        refresh_grants(instance)
     return instance
 
 
@@ -174,7 +178,9 @@ def delete_record(instance: Record) -> None:
     ensure_writable(instance)
     try:
         with transaction.atomic():
+            performances = performance_ids_under(instance)
             instance.delete()
+            forget_grants(performances)
     except (ProtectedError, RestrictedError) as exc:
         blocking = exc.protected_objects if isinstance(exc, ProtectedError) else exc.restricted_objects
         blockers = sorted({str(type(obj)._meta.verbose_name_plural) for obj in blocking})

@@ -38,9 +38,10 @@ from dataspace.api.mixins import (
     JSONErrorsMixin,
     record_etag,
 )
-from dataspace.api.permissions import ensure_may_write_owner
+from dataspace.api.permissions import OwnerForbidden, ensure_may_write_owner
 from dataspace.api.renderers import JSONLDRenderer, csv_cell
 from dataspace.referentials import jsonld, services
+from dataspace.referentials import permissions as object_grants
 from dataspace.referentials.api import filters as f
 from dataspace.referentials.api import serializers as s
 from dataspace.referentials.models import (
@@ -479,6 +480,44 @@ class PerformanceViewSet(ReferentialViewSet):
         if getattr(self, "swagger_fake_view", False):
             return queryset
         return services.visible_performances(queryset, node_staff=is_node_staff(self.request))
+
+    # ------------------------------------------------------------------ a co-producer's grant
+
+    #: Set by ScopePermission when this write goes through a co-producer's grant (`object_grant`).
+    write_through_grant: bool = False
+
+    def object_grant(self, request: Request, obj: Performance, scope: str) -> bool:
+        """A co-producer hosting the performance may change its schedule (referentials.permissions)."""
+        return object_grants.may_edit_hosted(request, obj, scope)
+
+    def _ensure_may_write_production(self, serializer: Any) -> None:
+        """A performance is its production's: only who writes the production's data adds one to it."""
+        production = serializer.validated_data.get("production")
+        current = serializer.instance.production_id if serializer.instance is not None else None
+        if production is None or production.pk == current:
+            return
+        try:
+            ensure_may_write_owner(
+                self.request, services.owning_organisation(production), self.required_scopes["write"]
+            )
+        except OwnerForbidden as exc:
+            raise object_grants.FieldForbidden(
+                {"production": f"Only who writes the production's data adds performances to it. {exc.detail}"}
+            ) from None
+
+    def perform_create(self, serializer: Any) -> None:
+        self._ensure_new_owner(serializer)
+        self._ensure_may_write_production(serializer)
+        serializer.save()
+
+    def perform_update(self, serializer: Any) -> None:
+        if self.write_through_grant:  # the schedule only; owner, production, hall… stay the owner's
+            object_grants.ensure_host_change_only(serializer.instance, serializer.validated_data)
+            serializer.save()
+            return
+        self._ensure_new_owner(serializer)
+        self._ensure_may_write_production(serializer)
+        serializer.save()
 
 
 # ---------------------------------------------------------------------------- the JSON-LD context
