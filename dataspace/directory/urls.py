@@ -1,5 +1,11 @@
 """Human pages of this app."""
 
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from dataspace.directory import views
+
+app_name = "directory"
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("conditions/", views.terms, name="terms"),
+]
