@@ -362,10 +362,8 @@ def _explain_mismatches(mismatched: list[dict[str, Any]]) -> dict[int, int]:
     moved: dict[int, int] = {}
     seqs = [row["seq"] for row in mismatched]
     for row in mismatched:
-        if len(mismatched) <= _REORDER_PAIRWISE_LIMIT:
-            candidates: Iterable[int] = seqs
-        else:
-            candidates = range(row["seq"] - 5, row["seq"] + 6)
+        nearby = range(max(1, row["seq"] - 5), row["seq"] + 6)
+        candidates: Iterable[int] = (*seqs, *nearby) if len(mismatched) <= _REORDER_PAIRWISE_LIMIT else nearby
         for other in candidates:
             if other != row["seq"] and entry_hash({**row, "seq": other}) == row["hash"]:
                 moved[row["seq"]] = other

@@ -1,5 +1,11 @@
-"""Human pages of this app."""
+"""Human pages of this app: /journal/ (name `audit:journal`)."""
 
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from dataspace.audit import views
+
+app_name = "audit"
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("journal/", views.journal_page, name="journal"),
+]

@@ -1,5 +1,10 @@
-"""/api/v1/ routes of this app."""
+"""/api/v1/ routes of the journal: `journal-list` and `journal-verify`."""
 
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from dataspace.audit.api.views import JournalVerifyView, JournalView
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("journal/", JournalView.as_view(), name="journal-list"),
+    path("journal/verify", JournalVerifyView.as_view(), name="journal-verify"),
+]
