@@ -47,10 +47,39 @@ class NodeSpec:
     accounts: tuple[tuple[str, str], ...]  # (username, kind)
 
 
+#: The registry's demo professionals (FICTITIOUS): their structure, its licence in the sample list
+#: (dataspace/directory/fixtures/licences_sample.csv) and the licence state each one shows.
+PROFESSIONALS: dict[str, dict[str, str]] = {
+    "pro-valide": {
+        "organisation": "Compagnie des Horizons fictifs",
+        "licence_number": "2-PLATESV-D-2026-000211",
+        "licence_status": "valide",
+    },
+    "pro-expiree": {
+        "organisation": "Le Chapiteau imaginaire",
+        "licence_number": "PLATESV-D-2020-001234",
+        "licence_status": "expiree",
+    },
+    "pro-instruction": {
+        "organisation": "Tournées de la Lune rousse",
+        "licence_number": "2-PLATESV-D-2026-008877",
+        "licence_status": "en_instruction",
+    },
+    "pro-invalidee": {
+        "organisation": "Association Tréteaux inventés",
+        "licence_number": "PLATESV-D-2023-003456",
+        "licence_status": "invalidee",
+    },
+}
+
 NODES = (
     NodeSpec("structure-a", ("structure",), (("admin", "staff"),)),
     NodeSpec("structure-b", ("structure",), (("admin", "staff"),)),
-    NodeSpec("registry", ("registry",), (("admin", "staff"),)),
+    NodeSpec(
+        "registry",
+        ("registry",),
+        (("admin", "staff"), *((username, "professional") for username in PROFESSIONALS)),
+    ),
     NodeSpec("ministry", ("ministry",), (("admin", "staff"), ("analyste", "analyst"))),
 )
 
@@ -78,6 +107,8 @@ call_command("migrate", interactive=False, verbosity=0)
 call_command("node_init")
 call_command("seed_demo", profile=profile)
 call_command("demo_account", credentials=credentials, node=profile)
+if profile == "registry":
+    call_command("demo_professionals", credentials=credentials, node=profile)
 call_command("demo_clients", credentials=credentials, node=profile, output=clients_out, peer=peers)
 """
 
@@ -162,7 +193,8 @@ def load_credentials(path: Path) -> dict[str, Any]:
     """The demo accounts, with passwords generated on the first run and reused afterwards (0600).
 
     `{"<node>": [{"username", "password", "kind"}], "clients": {"<node>": [client, …]}}`: the clients
-    part is filled by `merge_clients` once every node has registered its clients.
+    part is filled by `merge_clients` once every node has registered its clients. A professional's
+    entry also carries its `organisation`, `licence_number` and `licence_status` (PROFESSIONALS).
     """
     existing: dict[str, Any] = {}
     if path.exists():
@@ -175,6 +207,10 @@ def load_credentials(path: Path) -> dict[str, Any]:
             account = known.get(username)
             if account is None or account.get("kind") != kind:
                 account = {"username": username, "password": secrets.token_urlsafe(12), "kind": kind}
+                changed = True
+            extra = PROFESSIONALS.get(username, {}) if kind == "professional" else {}
+            if any(account.get(key) != value for key, value in extra.items()):
+                account.update(extra)
                 changed = True
             accounts.append(account)
         existing[node.name] = accounts
@@ -337,8 +373,9 @@ def print_summary(document: dict[str, Any], nodes_json: Path, elapsed: float) ->
         lines.append(f"  {node['name']:<12} {node['base_url']:<30} rôles / roles : {', '.join(node['roles'])}")
         for user in node["users"]:
             # Staff sign in to the node's admin; other kinds will sign in through OAuth once it exists.
-            where = node["base_url"] + ("/admin/" if user["kind"] == "staff" else "/")
-            lines.append(f"  {'':<12} {where:<30} {user['kind']:<8} {user['username']} / {user['password']}")
+            where = node["base_url"] + {"staff": "/admin/", "professional": "/conditions/"}.get(user["kind"], "/")
+            licence = f"  licence {user['licence_status']}" if user.get("licence_status") else ""
+            lines.append(f"  {'':<12} {where:<30} {user['kind']:<8} {user['username']} / {user['password']}{licence}")
         for client in node["clients"]:
             if client.get("jwks_uri"):
                 continue  # peer nodes' clients: summarised below, they authenticate with their keys

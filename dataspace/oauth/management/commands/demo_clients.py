@@ -142,7 +142,21 @@ def peer_clients(peers: dict[str, str]) -> list[ClientSpec]:
     ]
 
 
-def specs_for(node: str, peers: dict[str, str]) -> list[ClientSpec]:
+def professional_clients(professionals: list[str]) -> list[ClientSpec]:
+    """One personal key per demo professional: it acts for them (their licence and terms decide)."""
+    return [
+        ClientSpec(
+            f"Clé API personnelle — {username}",
+            ("referentials:read", "directory:search"),
+            acts_for=username,
+            description=f"Clé personnelle du professionnel {username} : cherche en son nom dans les référentiels "
+            "partagés et l'annuaire.",
+        )
+        for username in professionals
+    ]
+
+
+def specs_for(node: str, peers: dict[str, str], professionals: list[str] | None = None) -> list[ClientSpec]:
     if node.startswith("structure"):
         own = structure_clients()
     elif node == "registry":
@@ -151,7 +165,7 @@ def specs_for(node: str, peers: dict[str, str]) -> list[ClientSpec]:
         own = ministry_clients()
     else:
         own = []
-    return own + peer_clients(peers)
+    return own + professional_clients(professionals or []) + peer_clients(peers)
 
 
 def vendor_organisation(name: str, structure: Any) -> Any:
@@ -184,7 +198,8 @@ def entry(client: Client, secret: str | None, acts_for: str | None, mandate_from
 class Command(BaseCommand):
     help = (
         "Register this node's demo OAuth clients (vendors' software, the structure's tools, a personal API "
-        "key, a public PKCE app, one private_key_jwt client per peer node). Reuses the clients listed for this "
+        "key, a public PKCE app, a personal key per professional account, "
+        "one private_key_jwt client per peer node). Reuses the clients listed for this "
         'node under "clients" in --credentials when they still exist and authenticate; writes the list, with '
         "secrets in clear, to --output (mode 0600)."
     )
@@ -206,19 +221,26 @@ class Command(BaseCommand):
                 raise CommandError(f"--peer expects NAME=BASE_URL, got {item!r}")
             peers[name] = url
         known: dict[str, dict[str, Any]] = {}
+        professionals: list[str] = []
         path = Path(options["credentials"])
         if path.exists():
             try:
-                stored = json.loads(path.read_text()).get("clients", {}).get(node, [])
+                document = json.loads(path.read_text())
+                stored = document.get("clients", {}).get(node, [])
+                accounts = document.get(node, [])
             except (json.JSONDecodeError, AttributeError) as exc:
                 raise CommandError(f"{path} is not a valid credentials file: {exc}") from None
             known = {item["name"]: item for item in stored if isinstance(item, dict) and "name" in item}
+            professionals = [
+                item["username"] for item in accounts if isinstance(item, dict) and item.get("kind") == "professional"
+            ]
         identity = current_identity()
         if identity is None or identity.organisation_id is None:
             raise CommandError("this node has no organisation yet: run node_init and seed_demo first")
         structure = identity.organisation
         with transaction.atomic():
-            entries = [self._ensure(spec, known.get(spec.name), structure) for spec in specs_for(node, peers)]
+            specs = specs_for(node, peers, professionals)
+            entries = [self._ensure(spec, known.get(spec.name), structure) for spec in specs]
         _write_private(Path(options["output"]), entries)
 
     def _ensure(self, spec: ClientSpec, previous: dict[str, Any] | None, structure: Any) -> dict[str, Any]:
