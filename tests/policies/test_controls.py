@@ -1,0 +1,298 @@
+"""DMP controls, read side and services: blocks and hidden records (`policies.controls`).
+
+Personas: the owner structure (Théâtre du Nord) and its staff; a partner structure it names; an
+outsider structure; a professional (a person with a licensed professional account); a vendor's
+client acting for a structure; the node's superuser.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from dataspace.directory.profiles import LicenceFact, ProfessionalProfile
+from dataspace.node.models import StaffMembership
+from dataspace.referentials.models import Organisation, Venue
+from policies import controls
+from policies.models import Block, HiddenRecord
+from policies.subject import ANONYMOUS, Subject
+from tests.factories import OrganisationFactory, UserFactory, VenueFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def licence(number: str = "2-PLATESV-R-2022-000123", status: str = "valide") -> LicenceFact:
+    return LicenceFact(
+        number=number, category=2, status=status, valid_until=dt.date(2030, 1, 1), deposited_on=dt.date(2022, 1, 3)
+    )
+
+
+def professional(user: Any, organisation: Any, *, acts_for: frozenset[Any] = frozenset()) -> Subject:
+    """A person with a professional account of `organisation` (licensed)."""
+    profile = ProfessionalProfile(
+        account_id=user.pk, organisation_id=organisation.pk, organisation_name=organisation.name, licences=(licence(),)
+    )
+    return Subject(kind="person", user_id=user.pk, username=user.username, acts_for=acts_for, professional=profile)
+
+
+def client_for(organisation: Any) -> Subject:
+    """A vendor's machine client owned by `organisation`."""
+    return Subject(kind="client", client_id="vendor-1", acts_for=frozenset({organisation.pk}))
+
+
+@pytest.fixture
+def owner() -> Any:
+    return OrganisationFactory(name="Théâtre du Nord")
+
+
+@pytest.fixture
+def partner() -> Any:
+    return OrganisationFactory(name="Scène partenaire")
+
+
+@pytest.fixture
+def outsider() -> Any:
+    return OrganisationFactory(name="Compagnie extérieure")
+
+
+@pytest.fixture
+def owner_admin(owner: Any) -> Any:
+    user = UserFactory(username="admin-nord", email="admin@nord.example")
+    StaffMembership.objects.create(user=user, organisation=owner, role="administrator")
+    return user
+
+
+@pytest.fixture
+def pro_user() -> Any:
+    return UserFactory(username="pro-diffuseur")
+
+
+# ---------------------------------------------------------------------------- blocks
+
+
+def test_a_blocked_person_is_blocked_by_that_owner_only(owner: Any, outsider: Any, pro_user: Any) -> None:
+    other_owner = OrganisationFactory()
+    controls.block_party(owner, user=pro_user, by=None)
+    subject = professional(pro_user, outsider)
+    assert controls.blocking_owner_ids(subject) == frozenset({owner.pk})
+    assert controls.is_blocked_by(subject, owner.pk)
+    assert not controls.is_blocked_by(subject, other_owner.pk)
+    someone_else = professional(UserFactory(), outsider)
+    assert controls.blocking_owner_ids(someone_else) == frozenset()
+
+
+def test_blocking_an_organisation_blocks_its_professionals_and_its_clients(
+    owner: Any, outsider: Any, partner: Any, pro_user: Any
+) -> None:
+    controls.block_party(owner, organisation=outsider, note="litige", by=None)
+    assert controls.blocking_owner_ids(professional(pro_user, outsider)) == frozenset({owner.pk})
+    assert controls.blocking_owner_ids(client_for(outsider)) == frozenset({owner.pk})
+    staff_of_outsider = Subject(kind="person", user_id=UserFactory().pk, acts_for=frozenset({outsider.pk}))
+    assert controls.blocking_owner_ids(staff_of_outsider) == frozenset({owner.pk})
+    # Another organisation's people and clients are not concerned.
+    assert controls.blocking_owner_ids(professional(pro_user, partner)) == frozenset()
+    assert controls.blocking_owner_ids(client_for(partner)) == frozenset()
+
+
+def test_acting_for_the_owner_wins_over_a_block_and_the_superuser_is_never_blocked(
+    owner: Any, outsider: Any, pro_user: Any
+) -> None:
+    controls.block_party(owner, organisation=outsider, by=None)
+    # A client that acts for both (a mandate from the owner) is not blocked by the owner.
+    both = Subject(kind="client", client_id="vendor-2", acts_for=frozenset({owner.pk, outsider.pk}))
+    assert controls.blocking_owner_ids(both) == frozenset()
+    superuser = Subject(kind="person", user_id=pro_user.pk, is_superuser=True, acts_for=frozenset({outsider.pk}))
+    assert controls.blocking_owner_ids(superuser) == frozenset()
+
+
+def test_blocking_owner_ids_is_one_query_memoised_per_subject_and_refreshed_by_a_new_block(
+    owner: Any, outsider: Any, pro_user: Any, django_assert_num_queries: Any
+) -> None:
+    subject = professional(pro_user, outsider, acts_for=frozenset({outsider.pk}))
+    with django_assert_num_queries(1):
+        assert controls.blocking_owner_ids(subject) == frozenset()
+    with django_assert_num_queries(0):
+        assert controls.blocking_owner_ids(subject) == frozenset()
+        assert not controls.is_blocked_by(subject, owner.pk)
+    block = controls.block_party(owner, user=pro_user, by=None)
+    with django_assert_num_queries(1):
+        assert controls.blocking_owner_ids(subject) == frozenset({owner.pk})
+    controls.unblock(block)
+    assert controls.blocking_owner_ids(subject) == frozenset()
+    with django_assert_num_queries(0):
+        assert controls.blocking_owner_ids(ANONYMOUS) == frozenset()
+
+
+def test_block_party_takes_exactly_one_party(owner: Any, outsider: Any, pro_user: Any) -> None:
+    with pytest.raises(ValidationError) as neither:
+        controls.block_party(owner, by=None)
+    assert "user" in neither.value.message_dict
+    with pytest.raises(ValidationError) as both:
+        controls.block_party(owner, user=pro_user, organisation=outsider, by=None)
+    assert "user" in both.value.message_dict
+    assert not Block.objects.exists()
+
+
+def test_an_owner_cannot_block_itself_nor_its_own_staff(owner: Any, owner_admin: Any) -> None:
+    with pytest.raises(ValidationError) as itself:
+        controls.block_party(owner, organisation=owner, by=owner_admin)
+    assert "organisation" in itself.value.message_dict
+    with pytest.raises(ValidationError) as staff:
+        controls.block_party(owner, user=owner_admin, by=owner_admin)
+    assert "user" in staff.value.message_dict
+    assert not Block.objects.exists()
+
+
+def test_a_party_is_blocked_once_per_owner(owner: Any, outsider: Any, pro_user: Any, owner_admin: Any) -> None:
+    first = controls.block_party(owner, organisation=outsider, by=owner_admin)
+    assert first.created_by == owner_admin
+    with pytest.raises(ValidationError) as again:
+        controls.block_party(owner, organisation=outsider, by=owner_admin)
+    assert "organisation" in again.value.message_dict
+    controls.block_party(owner, user=pro_user, by=owner_admin)
+    with pytest.raises(ValidationError) as again_user:
+        controls.block_party(owner, user=pro_user, by=owner_admin)
+    assert "user" in again_user.value.message_dict
+    # Another owner may block the same party.
+    controls.block_party(OrganisationFactory(), organisation=outsider, by=None)
+    assert Block.objects.count() == 3
+
+
+# ---------------------------------------------------------------------------- hidden records
+
+
+@pytest.fixture
+def venues(owner: Any) -> tuple[Any, Any]:
+    return VenueFactory(owner=owner, name="Salle cachée"), VenueFactory(owner=owner, name="Salle visible")
+
+
+def _names(subject: Subject) -> set[str]:
+    queryset = Venue.objects.exclude(controls.hidden_exclusion(subject, "venue"))
+    return set(queryset.values_list("name", flat=True))
+
+
+def test_hidden_exclusion_filters_a_real_queryset(
+    owner: Any, partner: Any, outsider: Any, pro_user: Any, venues: tuple[Any, Any], django_assert_num_queries: Any
+) -> None:
+    hidden, _visible = venues
+    VenueFactory(owner=outsider, name="Salle d'ailleurs")
+    controls.hide_record(owner, "venue", hidden.pk, [partner], by=None)
+    everything = {"Salle cachée", "Salle visible", "Salle d'ailleurs"}
+
+    assert _names(professional(pro_user, outsider)) == everything - {"Salle cachée"}
+    assert _names(client_for(outsider)) == everything - {"Salle cachée"}
+    assert _names(ANONYMOUS) == everything - {"Salle cachée"}
+    # The owner's side, the named partner and the superuser see it.
+    assert _names(Subject(kind="person", user_id=pro_user.pk, acts_for=frozenset({owner.pk}))) == everything
+    assert _names(professional(pro_user, partner)) == everything
+    assert _names(client_for(partner)) == everything
+    assert _names(Subject(kind="person", user_id=pro_user.pk, is_superuser=True)) == everything
+    # Building the Q costs no query; the list stays one query (a subquery, nothing per record).
+    with django_assert_num_queries(0):
+        exclusion = controls.hidden_exclusion(professional(pro_user, outsider), "venue")
+    with django_assert_num_queries(1):
+        assert len(list(Venue.objects.exclude(exclusion))) == 2
+
+
+def test_hidden_exclusion_is_per_type(owner: Any, outsider: Any, pro_user: Any, venues: tuple[Any, Any]) -> None:
+    hidden, _visible = venues
+    controls.hide_record(owner, "venue", hidden.pk, by=None)
+    # The same id under another type hides nothing there.
+    exclusion = controls.hidden_exclusion(professional(pro_user, outsider), "organisation")
+    assert Organisation.objects.exclude(exclusion).count() == Organisation.objects.count()
+
+
+def test_is_hidden_from_matches_the_exclusion(
+    owner: Any, partner: Any, outsider: Any, pro_user: Any, venues: tuple[Any, Any]
+) -> None:
+    hidden, visible = venues
+    controls.hide_record(owner, "venue", hidden.pk, [partner.pk], by=None)
+    stranger = professional(pro_user, outsider)
+    assert controls.is_hidden_from(stranger, "venue", hidden.pk, owner.pk)
+    assert controls.is_hidden_from(ANONYMOUS, "venue", hidden.pk, owner.pk)
+    assert not controls.is_hidden_from(stranger, "venue", visible.pk, owner.pk)
+    assert not controls.is_hidden_from(professional(pro_user, partner), "venue", hidden.pk, owner.pk)
+    assert not controls.is_hidden_from(client_for(owner), "venue", hidden.pk, owner.pk)
+
+
+def test_an_organisation_hides_its_own_description(outsider: Any, pro_user: Any) -> None:
+    itself = OrganisationFactory(name="Structure discrète")  # describes itself: owner empty
+    controls.hide_record(itself, "organisation", itself.pk, by=None)
+    stranger = professional(pro_user, outsider)
+    assert (
+        not Organisation.objects.exclude(controls.hidden_exclusion(stranger, "organisation"))
+        .filter(pk=itself.pk)
+        .exists()
+    )
+    assert controls.is_hidden_from(stranger, "organisation", itself.pk, itself.pk)
+    assert not controls.is_hidden_from(client_for(itself), "organisation", itself.pk, itself.pk)
+
+
+def test_hide_record_needs_an_existing_record_of_the_owner(
+    owner: Any, outsider: Any, partner: Any, venues: tuple[Any, Any]
+) -> None:
+    theirs = VenueFactory(owner=outsider)
+    with pytest.raises(ValidationError) as foreign:
+        controls.hide_record(owner, "venue", theirs.pk, by=None)
+    assert "record" in foreign.value.message_dict
+    with pytest.raises(ValidationError) as missing:
+        controls.hide_record(owner, "venue", "9b2f4c1e-0000-4000-8000-000000000000", by=None)
+    assert "record" in missing.value.message_dict
+    with pytest.raises(ValidationError) as wrong_type:
+        controls.hide_record(owner, "hall", venues[0].pk, by=None)
+    assert "record" in wrong_type.value.message_dict
+    with pytest.raises(ValidationError) as unknown_partner:
+        controls.hide_record(owner, "venue", venues[0].pk, ["9b2f4c1e-0000-4000-8000-000000000000"], by=None)
+    assert "partners" in unknown_partner.value.message_dict
+    assert not HiddenRecord.objects.exists()
+
+
+def test_a_record_is_hidden_once_and_its_partners_can_change(
+    owner: Any, partner: Any, outsider: Any, pro_user: Any, owner_admin: Any, venues: tuple[Any, Any]
+) -> None:
+    hidden = controls.hide_record(owner, "venue", venues[0].pk, [partner, owner], by=owner_admin)
+    assert set(hidden.partners.all()) == {partner}  # the owner sees it anyway
+    assert hidden.created_by == owner_admin
+    with pytest.raises(ValidationError) as again:
+        controls.hide_record(owner, "venue", venues[0].pk, by=owner_admin)
+    assert "record" in again.value.message_dict
+
+    controls.set_hidden_partners(hidden, [outsider.pk], by=owner_admin)
+    assert controls.is_hidden_from(professional(pro_user, partner), "venue", venues[0].pk, owner.pk)
+    assert not controls.is_hidden_from(professional(pro_user, outsider), "venue", venues[0].pk, owner.pk)
+
+    controls.unhide(hidden, by=owner_admin)
+    assert not controls.is_hidden_from(professional(pro_user, partner), "venue", venues[0].pk, owner.pk)
+    assert _names(professional(pro_user, partner)) == {"Salle cachée", "Salle visible"}
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("http://node.example/id/venue/9b2f4c1e-0000-4000-8000-000000000001", "venue"),
+        ({"type": "technical-sheet", "id": "9b2f4c1e-0000-4000-8000-000000000001"}, "technical-sheet"),
+    ],
+)
+def test_record_references_are_uris_or_type_and_id(value: Any, expected: str) -> None:
+    target_type, target_id = controls.parse_record_reference(value)
+    assert target_type == expected
+    assert str(target_id) == "9b2f4c1e-0000-4000-8000-000000000001"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "http://node.example/id/policy/9b2f4c1e-0000-4000-8000-000000000001",
+        "http://node.example/venues/9b2f4c1e",
+        {"type": "venue", "id": "not-a-uuid"},
+        {"type": "venue"},
+        42,
+    ],
+)
+def test_bad_record_references_name_the_record_field(value: Any) -> None:
+    with pytest.raises(ValidationError) as refused:
+        controls.parse_record_reference(value)
+    assert list(refused.value.message_dict) == ["record"]
