@@ -100,6 +100,48 @@ def check_token_flow(node: dict[str, Any]) -> None:
         assert wrong.json()["error"] == "invalid_client"
 
 
+def check_professionals(node: dict[str, Any]) -> None:
+    """The registry's professionals (issue 4): one per licence state, each with a personal reader key.
+
+    Over real HTTP, each key reads its person's account: the licence state nodes.json promises, and
+    the terms of use 2026-1 not yet accepted; accepting them with the key is then recorded.
+    """
+    professionals = {user["username"]: user for user in node["users"] if user["kind"] == "professional"}
+    assert {user["licence_status"] for user in professionals.values()} == {
+        "valide", "expiree", "en_instruction", "invalidee",
+    }  # fmt: skip
+    for user in professionals.values():
+        assert user["organisation"]
+        assert user["licence_number"]
+    with httpx.Client(base_url=node["base_url"], timeout=20) as http:
+        assert http.get("/api/v1/terms").json()["version"] == "2026-1"
+        for username, user in professionals.items():
+            keys = [client for client in node["clients"] if client["acts_for"] == username]
+            assert len(keys) == 1, username
+            key = keys[0]
+            assert key["kind"] == "reader"
+            assert key["scopes"] == "referentials:read directory:search"
+            response = http.post(
+                "/oauth/token",
+                data={"grant_type": "client_credentials", "scope": "directory:search"},
+                auth=(key["client_id"], key["client_secret"]),
+            )
+            assert response.status_code == 200, response.text
+            bearer = {"Authorization": f"Bearer {response.json()['access_token']}"}
+            me = http.get("/api/v1/professionals/me", headers=bearer)
+            assert me.status_code == 200, me.text
+            account = me.json()
+            assert account["username"] == username
+            assert account["organisation"]["name"] == user["organisation"]
+            assert user["licence_number"] in [licence["number"] for licence in account["licences"]]
+            assert account["licence_status"] == user["licence_status"]
+            assert account["licensed_today"] is (user["licence_status"] == "valide")
+            assert account["terms"] == {"current": "2026-1", "accepted": "", "up_to_date": False}
+        accepted = http.post("/api/v1/terms/accept", json={"version": "2026-1"}, headers=bearer)
+        assert accepted.status_code == 200, accepted.text
+        assert http.get("/api/v1/professionals/me", headers=bearer).json()["terms"]["up_to_date"] is True
+
+
 def free_port_block(size: int = 4) -> int:
     """The first of `size` consecutive free loopback ports."""
     for _ in range(50):
@@ -200,6 +242,7 @@ def test_demo_federation_runs_and_stops_cleanly(demo: Any) -> None:
             assert set(user) >= {"username", "password", "kind"}
             assert user["kind"] in {"staff", "professional", "person", "analyst"}
     assert {u["kind"] for u in nodes["ministry"]["users"]} == {"staff", "analyst"}
+    assert {u["kind"] for u in nodes["registry"]["users"]} == {"staff", "professional"}
     # every scope is held by some demo client, on a node where it makes sense
     held = {scope for node in nodes.values() for client in node["clients"] for scope in client["scopes"].split()}
     assert held == ALL_SCOPES
@@ -219,6 +262,8 @@ def test_demo_federation_runs_and_stops_cleanly(demo: Any) -> None:
 
     # a demo client gets a token over real HTTP and reads the API with it
     check_token_flow(nodes["structure-a"])
+    # the registry's professionals and their personal keys
+    check_professionals(nodes["registry"])
 
     # every node answers over real HTTP with its own identity
     with httpx.Client(timeout=10) as client:
