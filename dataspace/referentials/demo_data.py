@@ -22,6 +22,7 @@ from django.db import transaction
 from dataspace.node.services import current_identity, initialise_node
 from dataspace.records.models import Record
 from dataspace.referentials import models as m
+from dataspace.referentials.permissions import sync_host_grants
 from dataspace.referentials.validators import luhn_ok
 
 PARIS = zoneinfo.ZoneInfo("Europe/Paris")
@@ -1093,6 +1094,8 @@ class _Seeder:
                 self.production(key)
             self.seasons()
             self.performances()
+            for production in self.productions.values():  # co-producers' grants on what they host
+                sync_host_grants(production)
         _attach_identity(self.owner.pk)
 
 

@@ -107,21 +107,21 @@ def _sync(performances: QuerySet[Performance]) -> None:
     if not rows:
         return
     through = Production.coproducers.through
-    coproducers: dict[Any, set[Any]] = {}
+    coproducers: dict[Any, set[uuid.UUID]] = {}
     for production_id, organisation_id in through.objects.filter(
         production_id__in={row[1] for row in rows}
     ).values_list("production_id", "organisation_id"):
         coproducers.setdefault(production_id, set()).add(organisation_id)
-    wanted = {
-        (str(pk), organisation)
+    wanted: set[tuple[str, uuid.UUID]] = {
+        (str(pk), host)
         for pk, production_id, venue_owner, venue_operator in rows
-        for organisation in {venue_owner, venue_operator} & coproducers.get(production_id, set())
+        for host in coproducers.get(production_id, set()) & {venue_owner, venue_operator}
     }
     existing: dict[tuple[str, uuid.UUID], int] = {}
     for grant_pk, object_pk, name in _grants(str(row[0]) for row in rows).values_list("pk", "object_pk", "group__name"):
-        organisation = organisation_of_group(name)
-        if organisation is not None:
-            existing[(object_pk, organisation)] = grant_pk
+        holder = organisation_of_group(name)
+        if holder is not None:
+            existing[(object_pk, holder)] = grant_pk
     stale = [grant_pk for key, grant_pk in existing.items() if key not in wanted]
     if stale:
         GroupObjectPermission.objects.filter(pk__in=stale).delete()
