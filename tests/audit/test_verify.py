@@ -178,9 +178,9 @@ def test_a_chain_rewritten_after_its_seal_is_caught(node_key: keys.NodeKey) -> N
         row.update(prev_hash=previous, purpose="research" if entry.seq == 2 else row["purpose"])
         previous = entry_hash(row)
         sql(
-            f"UPDATE {TABLE} SET purpose = %s, prev_hash = %s, hash = %s WHERE seq = %s",
+            f"UPDATE {TABLE} SET purpose = %s, prev_hash = %s, hash = %s WHERE seq = %s",  # noqa: S608
             [row["purpose"], row["prev_hash"], previous, entry.seq],
-        )  # noqa: E501, S608
+        )
     # ...but the seal does not.
     verify_fails("seq 4", "seal_mismatch", "differs from the one sealed")
     assert kinds() == [("seal_mismatch", 4)]

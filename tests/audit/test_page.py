@@ -1,0 +1,115 @@
+"""The French page /journal/: staff read their journal, break-glass apart, filters, CSV link."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from dataspace.audit.services import Actor
+from dataspace.node.models import StaffMembership
+from tests.audit.factories import write
+from tests.factories import OrganisationFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+URL = "/journal/"
+
+
+@pytest.fixture
+def theatre(db: Any) -> Any:
+    return OrganisationFactory(name="Théâtre du Journal")
+
+
+def logged_in(user: Any) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def member(organisation: Any, role: str = "reader") -> Client:
+    person = UserFactory()
+    StaffMembership.objects.create(user=person, organisation=organisation, role=role)
+    return logged_in(person)
+
+
+def test_staff_see_their_journal_with_break_glass_apart_at_the_top(theatre: Any) -> None:
+    write(theatre, actor=Actor(username="lecture.ordinaire"))
+    write(
+        theatre,
+        minutes=5,
+        stream="break_glass",
+        actor=Actor(username="urgence.regie"),
+        reason="Accès d'urgence : panne de la régie",
+    )
+    write(OrganisationFactory(), actor=Actor(username="ailleurs"))
+    response = member(theatre).get(URL)
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Journal des accès" in page
+    urgent_section = page.index('class="break-glass"')
+    assert urgent_section < page.index("urgence.regie") < page.index('id="titre-entrees"')
+    assert page.index('id="titre-entrees"') < page.index("lecture.ordinaire")
+    assert page.count("urgence.regie") == 1  # shown apart, not twice
+    assert "ailleurs" not in page  # another structure's journal
+
+
+def test_filters_and_the_csv_link_keep_the_same_query(theatre: Any) -> None:
+    write(theatre, decision="deny", actor=Actor(username="refusee"), reason_code="licence_expired")
+    write(theatre, actor=Actor(username="autorisee"))
+    response = member(theatre).get(URL, {"decision": "deny"})
+    page = response.content.decode()
+    assert "refusee" in page
+    assert "autorisee" not in page
+    assert 'href="/api/v1/journal/?decision=deny&amp;format=csv"' in page
+    # The link works with the same session.
+    client = member(theatre)
+    export = client.get("/api/v1/journal/", {"decision": "deny", "format": "csv"})
+    assert export.status_code == 200
+    assert b"refusee" in b"".join(export.streaming_content)
+
+
+def test_a_malformed_filter_is_explained_on_the_page(theatre: Any) -> None:
+    response = member(theatre).get(URL, {"since": "hier"})
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert 'role="alert"' in page
+    assert "since" in page
+    assert 'aria-invalid="true"' in page
+
+
+def test_older_entries_are_behind_a_link(theatre: Any, monkeypatch: Any) -> None:
+    from dataspace.audit import views
+
+    monkeypatch.setattr(views, "PAGE_SIZE", 2)
+    written = [write(theatre, minutes=index, actor=Actor(username=f"personne{index}")) for index in range(3)]
+    client = member(theatre)
+    page = client.get(URL).content.decode()
+    assert "personne2" in page
+    assert "personne0" not in page
+    older = client.get(URL, {"before": written[1].seq}).content.decode()
+    assert "personne0" in older
+    assert "personne2" not in older
+
+
+def test_a_superuser_sees_every_structure(staff_user: Any, theatre: Any) -> None:
+    write(theatre, actor=Actor(username="ici"))
+    write(OrganisationFactory(), actor=Actor(username="la-bas"))
+    page = logged_in(staff_user).get(URL).content.decode()
+    assert "ici" in page
+    assert "la-bas" in page
+
+
+def test_an_outsider_is_refused(outsider_user: Any, theatre: Any) -> None:
+    write(theatre, actor=Actor(username="secret"))
+    response = logged_in(outsider_user).get(URL)
+    assert response.status_code == 403
+    assert "secret" not in response.content.decode()
+    assert "Accès réservé" in response.content.decode()
+
+
+def test_anonymous_visitors_are_sent_to_the_login(db: Any) -> None:
+    response = Client().get(URL)
+    assert response.status_code == 302
+    assert response["Location"] == "/admin/login/?next=/journal/"
