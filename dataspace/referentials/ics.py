@@ -124,7 +124,8 @@ def parse_filter(params: Mapping[str, str], *, today: dt.date) -> FeedFilter:
 
 
 def public_performances(feed_filter: FeedFilter) -> QuerySet[Performance]:
-    """The confirmed (non-option) performances the feed lists, with what their events show."""
+    """The confirmed (non-option) performances the feed lists, with what their events show: only
+    those the anonymous subject may read under their owners' usage policies (`policies.pdp`)."""
     zone = _node_zone()
     lower = dt.datetime.combine(feed_filter.start_date, dt.time.min, tzinfo=zone)
     queryset = (
@@ -140,7 +141,11 @@ def public_performances(feed_filter: FeedFilter) -> QuerySet[Performance]:
         queryset = queryset.filter(hall__venue_id=feed_filter.venue)
     if feed_filter.production is not None:
         queryset = queryset.filter(production_id=feed_filter.production)
-    return queryset
+    from policies.pdp import filter_queryset
+    from policies.subject import ANONYMOUS
+
+    readable, _permits = filter_queryset(ANONYMOUS, "read", queryset)
+    return readable
 
 
 @dataclass(frozen=True)
@@ -160,8 +165,11 @@ def feed_state(feed_filter: FeedFilter) -> FeedState:
             feed_filter.start_date + dt.timedelta(days=DEFAULT_PAST_DAYS), dt.time.min, tzinfo=_node_zone()
         )
         last_modified = max(changed_at, min(midnight, timezone.now()))
+    from policies.services import policy_generation
+
+    policies = policy_generation()  # a policy change may hide or show performances without a write
     digest = hashlib.sha256(
-        f"{FEED_FORMAT_VERSION}|{settings.NODE_BASE_URL}|{seq}|{feed_filter.cache_key()}".encode()
+        f"{FEED_FORMAT_VERSION}|{settings.NODE_BASE_URL}|{seq}|{policies}|{feed_filter.cache_key()}".encode()
     ).hexdigest()[:32]
     return FeedState(etag=f'W/"{digest}"', last_modified=last_modified)
 

@@ -21,6 +21,7 @@ from django.http import StreamingHttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import permissions as drf_permissions
 from rest_framework import viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -56,6 +57,7 @@ from dataspace.referentials.models import (
     Venue,
     Work,
 )
+from policies import enforcement
 
 #: The OAuth scopes each view needs (read: safe methods, write: the others); see dataspace.api.permissions.
 REFERENTIAL_SCOPES: dict[str, str] = {"read": "referentials:read", "write": "referentials:write"}
@@ -151,6 +153,13 @@ class ReferentialViewSet(JSONErrorsMixin, IdempotentCreateMixin, ConditionalReco
     #: Largest CSV export streamed in one answer; beyond, filter or page with `page_size`/`cursor`.
     csv_max_rows: ClassVar[int] = 10_000
     csv_selected: list[str] | None = None
+    #: Reads go through the policy decision point (`policies.enforcement`); False only for the
+    #: unguarded baseline of bench/bench_guarded_list.py.
+    policy_enforced: ClassVar[bool] = True
+    #: Headers carrying the obligations of the data answered (attribution, licence link, deleteAfter).
+    policy_headers: dict[str, str] | None = None
+    #: Set by ScopePermission when a write goes through `object_grant` (the owner rules refused it).
+    write_through_grant: bool = False
 
     # ------------------------------------------------------------------ renderings
 
@@ -158,6 +167,12 @@ class ReferentialViewSet(JSONErrorsMixin, IdempotentCreateMixin, ConditionalReco
         super().initial(request, *args, **kwargs)
         if getattr(request.accepted_renderer, "format", None) == "csv":
             self.csv_selected = self._requested_columns(request)
+        if self.policy_enforced and request.method in drf_permissions.SAFE_METHODS:
+            enforcement.request_context(request)  # 400 naming `purpose` outside the vocabulary
+
+    def policy_action(self, request: Request) -> str:
+        """The policy action of a read: `export` for a CSV rendering, else `read`."""
+        return "export" if getattr(request.accepted_renderer, "format", None) == "csv" else "read"
 
     def _requested_columns(self, request: Request) -> list[str]:
         raw = request.query_params.get("fields", "")
@@ -196,22 +211,29 @@ class ReferentialViewSet(JSONErrorsMixin, IdempotentCreateMixin, ConditionalReco
         ):
             stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
             response["Content-Disposition"] = f'attachment; filename="{self.basename}s-{stamp}.csv"'
+        if self.policy_headers and response.status_code < 400:
+            enforcement.merge_headers(response, self.policy_headers)
         return response
 
     # ------------------------------------------------------------------ actions
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Any:
         queryset = self.filter_queryset(self.get_queryset())
+        permits = None
+        if self.policy_enforced:
+            queryset, permits = enforcement.guard_list(request, queryset, self.policy_action(request))
         paging = {"cursor", "page_size"} & set(request.query_params)
         if request.accepted_renderer.format == "csv" and not paging:
-            return self._csv_export(queryset)
+            return self._csv_export(queryset, permits)
         page = self.paginate_queryset(queryset)
         assert page is not None  # noqa: S101  (every referential collection is paginated)
         self.rendered_objects = list(page)
+        if permits is not None:
+            self.policy_headers = enforcement.fulfil_list(permits, self.rendered_objects)
         serializer = self.get_serializer(page, many=True)
         return self.get_paginated_response(serializer.data)
 
-    def _csv_export(self, queryset: QuerySet[Any]) -> StreamingHttpResponse:
+    def _csv_export(self, queryset: QuerySet[Any], permits: Any = None) -> StreamingHttpResponse:
         total = queryset.count()
         if total > self.csv_max_rows:
             raise ValidationError(
@@ -223,6 +245,8 @@ class ReferentialViewSet(JSONErrorsMixin, IdempotentCreateMixin, ConditionalReco
                 }
             )
         columns = self.csv_columns()
+        if permits is not None:  # the obligations of the whole export, before streaming it
+            self.policy_headers = enforcement.fulfil_list(permits, enforcement.export_rows(queryset))
 
         def lines() -> Iterator[str]:
             buffer = _Line()
@@ -242,6 +266,22 @@ class ReferentialViewSet(JSONErrorsMixin, IdempotentCreateMixin, ConditionalReco
         """Whose data the record is (ScopePermission checks it before any change)."""
         return services.owning_organisation(instance)
 
+    def get_object(self) -> Any:
+        """The record; a read of it goes through the decision point (403/404, obligations)."""
+        instance = super().get_object()
+        if self.policy_enforced and self.request.method in drf_permissions.SAFE_METHODS:
+            _decision, self.policy_headers = enforcement.guard_read(
+                self.request, instance, self.policy_action(self.request)
+            )
+        return instance
+
+    def object_grant(self, request: Request, obj: Any, scope: str) -> bool:
+        """A change the owner rules refuse, permitted by the decision point (`modify`): a co-producer's
+        object grant or an ODRL permission of the owner's policy; journaled for the owner."""
+        if not self.policy_enforced:
+            return False
+        return enforcement.permit_write(request, obj, scope) is not None
+
     def get_serializer(self, *args: Any, **kwargs: Any) -> Any:
         """A depositor client creating without `owner` creates for its own organisation."""
         data = kwargs.get("data")
@@ -254,6 +294,12 @@ class ReferentialViewSet(JSONErrorsMixin, IdempotentCreateMixin, ConditionalReco
     def _ensure_new_owner(self, serializer: Any) -> None:
         if "owner" not in serializer.validated_data:
             return
+        if (
+            self.write_through_grant
+            and serializer.instance is not None
+            and serializer.validated_data["owner"] == services.owning_organisation(serializer.instance)
+        ):
+            return  # a write through a grant keeps the owner
         owner = serializer.validated_data["owner"]
         if serializer.instance is not None and owner is None and isinstance(serializer.instance, Organisation):
             owner = serializer.instance  # an organisation that (now) describes itself
@@ -482,13 +528,6 @@ class PerformanceViewSet(ReferentialViewSet):
         return services.visible_performances(queryset, node_staff=is_node_staff(self.request))
 
     # ------------------------------------------------------------------ a co-producer's grant
-
-    #: Set by ScopePermission when this write goes through a co-producer's grant (`object_grant`).
-    write_through_grant: bool = False
-
-    def object_grant(self, request: Request, obj: Performance, scope: str) -> bool:
-        """A co-producer hosting the performance may change its schedule (referentials.permissions)."""
-        return object_grants.may_edit_hosted(request, obj, scope)
 
     def _ensure_may_write_production(self, serializer: Any) -> None:
         """A performance is its production's: only who writes the production's data adds one to it."""
