@@ -490,6 +490,7 @@ def open_break_glass(
                 "justification": justification,
                 "expires_at": access.expires_at.isoformat(),
             },
+            now=at,
         )
         access_id = access.pk
         transaction.on_commit(lambda: alert_owner(access_id), robust=True)
