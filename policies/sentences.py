@@ -21,9 +21,8 @@ from typing import Any
 
 from django.conf import settings
 from django.utils import formats
-from django.utils.translation import get_language
+from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from policies.language import Constraint, Duty, PolicyDoc, Rule
 
@@ -156,9 +155,7 @@ def _audience(constraints: Sequence[Constraint], ministry: Sequence[str] = ()) -
     licensed = by_left.get("licensed")
     category = by_left.get("licenceCategory")
     if licensed is not None and licensed.right is True:
-        text = _(
-            "aux professionnels titulaires d'une licence d'entrepreneur de spectacles en cours de validité"
-        )
+        text = _("aux professionnels titulaires d'une licence d'entrepreneur de spectacles en cours de validité")
         if category is not None:
             text += f" ({_categories(category)})"
         phrases.append(text)
@@ -291,9 +288,7 @@ def _duty_inline(duty: Duty, owner_name: str) -> str:
         if owner_name:
             return _("en citant la source (%(owner)s)") % {"owner": owner_name}
         return _("en citant la source")
-    return _("avec suppression des données reçues au bout de %(duration)s") % {
-        "duration": format_duration(duty.value)
-    }
+    return _("avec suppression des données reçues au bout de %(duration)s") % {"duration": format_duration(duty.value)}
 
 
 def _duty_phrase(duty: Duty, owner_name: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
 
 from dataspace.referentials.models import Organisation
@@ -22,7 +23,7 @@ class PolicySerializer(serializers.ModelSerializer):
     """One policy: its target, its templates, its French sentence and its canonical ODRL."""
 
     uri = serializers.CharField(read_only=True)
-    owner = serializers.PrimaryKeyRelatedField(read_only=True)
+    owner: serializers.PrimaryKeyRelatedField[Organisation] = serializers.PrimaryKeyRelatedField(read_only=True)
     owner_name = serializers.CharField(source="owner.name", read_only=True)
     sentence = serializers.SerializerMethodField()
 
@@ -61,7 +62,7 @@ class PolicyWriteSerializer(serializers.Serializer):
         help_text="The organisation whose policy it is; by default the target record's owner, else this node's "
         "organisation (or a depositor client's).",
     )
-    target_type = serializers.ChoiceField(choices=[name for name, _label in GOVERNED_TYPES])
+    target_type = serializers.ChoiceField(choices=GOVERNED_TYPES)
     target_id = serializers.UUIDField(
         required=False, allow_null=True, help_text="One record (an override); absent: the whole dataset."
     )
@@ -84,15 +85,19 @@ class PolicyWriteSerializer(serializers.Serializer):
 class PolicyUpdateSerializer(PolicyWriteSerializer):
     """PUT / PATCH: the target of a policy never changes (save a new policy for another target)."""
 
-    target_type = serializers.ChoiceField(choices=[name for name, _label in GOVERNED_TYPES], required=False)
+    target_type = serializers.ChoiceField(choices=GOVERNED_TYPES, required=False)
 
 
-class TemplateSerializer(serializers.Serializer):
-    """One template as `policies.templates.list_templates` describes it."""
-
-    name = serializers.CharField()
-    label = serializers.CharField()
-    help = serializers.CharField()
-    kind = serializers.ChoiceField(choices=["grant", "restrict", "prohibit"])
-    grants = serializers.ListField(child=serializers.CharField())
-    parameters = serializers.ListField(child=serializers.DictField())
+#: The templates as `policies.templates.list_templates` describes them (for the OpenAPI schema).
+TemplateSerializer = inline_serializer(
+    name="PolicyTemplate",
+    many=True,
+    fields={
+        "name": serializers.CharField(),
+        "label": serializers.CharField(),
+        "help": serializers.CharField(),
+        "kind": serializers.ChoiceField(choices=["grant", "restrict", "prohibit"]),
+        "grants": serializers.ListField(child=serializers.CharField()),
+        "parameters": serializers.ListField(child=serializers.DictField()),
+    },
+)

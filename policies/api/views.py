@@ -118,7 +118,9 @@ _ERRORS = {
         responses={201: PolicySerializer, **_ERRORS},
     ),
     update=extend_schema(summary="Replace the rules or title of an active policy", request=PolicyUpdateSerializer),
-    partial_update=extend_schema(summary="Change the rules or title of an active policy", request=PolicyUpdateSerializer),
+    partial_update=extend_schema(
+        summary="Change the rules or title of an active policy", request=PolicyUpdateSerializer
+    ),
     destroy=extend_schema(summary="Deactivate a policy (kept as history)", responses={204: None, **_ERRORS}),
 )
 class PolicyViewSet(JSONErrorsMixin, viewsets.ModelViewSet):
@@ -129,7 +131,7 @@ class PolicyViewSet(JSONErrorsMixin, viewsets.ModelViewSet):
     queryset = Policy.objects.select_related("owner")
     parser_classes = [parsers.JSONParser, JSONLDParser]
     renderer_classes = [JSONRenderer, JSONLDRenderer, BrowsableAPIRenderer]
-    filter_backends: ClassVar[list[Any]] = []
+    filter_backends = ()
     http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
 
     # ------------------------------------------------------------------ reading
@@ -280,7 +282,7 @@ class TemplateListView(APIView):
     public_read: ClassVar[bool] = True
     renderer_classes = [JSONRenderer, BrowsableAPIRenderer]
 
-    @extend_schema(summary="Policy templates", responses={200: TemplateSerializer(many=True)})
+    @extend_schema(summary="Policy templates", responses={200: TemplateSerializer})
     def get(self, request: Request) -> Response:
         return Response(list_templates())
 
