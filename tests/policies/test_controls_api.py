@@ -17,6 +17,7 @@ from django.core import mail
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from dataspace.audit.models import JournalEntry
 from dataspace.directory.models import Licence, ProfessionalAccount
 from dataspace.node.models import StaffMembership
 from policies import controls
@@ -326,3 +327,134 @@ def test_owners_list_the_break_glass_accesses_to_their_data(
     assert len(bearer_client("policies:manage", owner=owner).get(ALERTS).json()["results"]) == 1
     # The professional's own key does not read owners' alerts.
     assert pro_api.get(ALERTS).status_code == 403
+
+
+# ---------------------------------------------------------------------------- as the referential API enforces them
+
+
+class Clock:
+    """`django.utils.timezone.now` under the test's control (what the decision point reads)."""
+
+    def __init__(self, monkeypatch: Any) -> None:
+        self.at = timezone.now()
+        monkeypatch.setattr(timezone, "now", lambda: self.at)
+
+    def advance(self, **delta: float) -> None:
+        self.at += dt.timedelta(**delta)
+
+
+@pytest.fixture
+def clock(monkeypatch: Any) -> Clock:
+    return Clock(monkeypatch)
+
+
+def _venue_names(api: APIClient, **params: Any) -> set[str]:
+    answer = api.get("/api/v1/venues/", params)
+    assert answer.status_code == 200, answer.json()
+    return {item["name"] for item in answer.json()["results"]}
+
+
+def test_a_blocked_professional_is_refused_without_being_told_why(
+    pro_api: APIClient, pro: Any, owner: Any, owner_admin: Any, other: Any
+) -> None:
+    mine = VenueFactory(owner=owner, name="Salle du Nord")
+    VenueFactory(owner=other, name="Salle voisine")
+    assert _venue_names(pro_api) == {"Salle du Nord", "Salle voisine"}
+    assert pro_api.get(f"/api/v1/venues/{mine.pk}/").status_code == 200
+
+    assert session(owner_admin).post(BLOCKS, {"user": "regisseuse"}, format="json").status_code == 201
+    refused = pro_api.get(f"/api/v1/venues/{mine.pk}/")
+    assert refused.status_code == 403
+    assert refused.json() == {"error": "refused", "detail": "Accès refusé.", "fields": {}}
+    listing = pro_api.get("/api/v1/venues/")
+    assert {item["name"] for item in listing.json()["results"]} == {"Salle voisine"}
+    assert b"bloqu" not in listing.content.lower()
+    assert b"block" not in listing.content.lower()
+    # Others still read the owner's data; lifting the block gives it back.
+    assert pro_api.get(f"/api/v1/venues/{VenueFactory(owner=other).pk}/").status_code == 200
+    [block] = session(owner_admin).get(BLOCKS).json()["results"]
+    assert session(owner_admin).delete(f"{BLOCKS}{block['id']}/").status_code == 204
+    assert pro_api.get(f"/api/v1/venues/{mine.pk}/").status_code == 200
+
+
+def test_blocking_an_organisation_refuses_its_clients_too(
+    bearer_client: Any, owner: Any, owner_admin: Any, operator: Any
+) -> None:
+    mine = VenueFactory(owner=owner, name="Salle du Nord")
+    vendor = bearer_client("referentials:read", kind="reader", owner=operator)
+    assert vendor.get(f"/api/v1/venues/{mine.pk}/").status_code == 200
+    controls.block_party(owner, organisation=operator, by=owner_admin)
+    assert vendor.get(f"/api/v1/venues/{mine.pk}/").json()["error"] == "refused"
+    assert _venue_names(vendor) == set()
+
+
+def test_a_hidden_record_is_not_found_for_others_and_visible_to_a_named_partner(
+    pro_api: APIClient, bearer_client: Any, owner: Any, owner_admin: Any, other: Any
+) -> None:
+    hidden = VenueFactory(owner=owner, name="Salle en travaux")
+    VenueFactory(owner=owner, name="Salle du Nord")
+    created = session(owner_admin).post(HIDDEN, {"record": hidden.uri, "partners": [str(other.pk)]}, format="json")
+    assert created.status_code == 201, created.json()
+
+    detail = pro_api.get(f"/api/v1/venues/{hidden.pk}/")
+    assert detail.status_code == 404
+    assert _venue_names(pro_api) == {"Salle du Nord"}
+    assert APIClient().get(f"/api/v1/venues/{hidden.pk}/").status_code == 404
+
+    partner_pro = make_professional(
+        "chargee-diffusion", other, valid_until=dt.date(2030, 1, 1), number="3-PLATESV-D-2023-000777"
+    )
+    partner_api = bearer_client("referentials:read", kind="reader", owner=other, user=partner_pro)
+    assert partner_api.get(f"/api/v1/venues/{hidden.pk}/").status_code == 200
+    assert _venue_names(partner_api) == {"Salle en travaux", "Salle du Nord"}
+    partner_client = bearer_client("referentials:read", kind="reader", owner=other)
+    assert partner_client.get(f"/api/v1/venues/{hidden.pk}/").status_code == 200
+    owner_client = bearer_client("referentials:read", kind="reader", owner=owner)
+    assert owner_client.get(f"/api/v1/venues/{hidden.pk}/").status_code == 200
+
+
+def test_break_glass_opens_one_denied_record_for_its_duration(
+    pro_api: APIClient,
+    sheet: Any,
+    owner: Any,
+    other: Any,
+    clock: Clock,
+    settings: Any,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    from policies.services import save_policy
+
+    settings.BREAK_GLASS_MINUTES = 60
+    with django_capture_on_commit_callbacks(execute=True):  # cached decisions go stale on commit
+        save_policy(
+            owner=owner,
+            target_type="technical-sheet",
+            templates=[{"name": "named_partners", "organisations": [str(other.pk)]}],
+        )
+    neighbour = TechnicalSheetFactory(owner=owner, hall__owner=owner, hall__venue__owner=owner)
+    url = f"/api/v1/technical-sheets/{sheet.pk}/"
+    before = pro_api.get(url, {"purpose": "programming"})
+    assert before.status_code == 403
+    assert before.json()["error"] == "no_permission"
+
+    opened = pro_api.post(BREAK_GLASS, _request(sheet), format="json")
+    assert opened.status_code == 201, opened.json()
+    during = pro_api.get(url, {"purpose": "programming"})
+    assert during.status_code == 200, during.json()
+    assert during.json()["id"] == str(sheet.pk)
+    # The opening and the read it allowed are both on the break-glass stream of the journal.
+    assert sorted(JournalEntry.objects.filter(stream="break_glass").values_list("action", flat=True)) == [
+        "break_glass",
+        "read",
+    ]
+    # Only that record.
+    assert pro_api.get(f"/api/v1/technical-sheets/{neighbour.pk}/", {"purpose": "programming"}).status_code == 403
+
+    clock.advance(minutes=59)
+    assert pro_api.get(url, {"purpose": "programming"}).status_code == 200
+    clock.advance(minutes=1)
+    after = pro_api.get(url, {"purpose": "programming"})
+    assert after.status_code == 403
+    assert after.json()["error"] == "no_permission"
+    [access] = pro_api.get(BREAK_GLASS).json()["results"]
+    assert access["active"] is False
