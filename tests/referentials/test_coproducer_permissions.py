@@ -24,6 +24,7 @@ from dataspace.oauth.models import Mandate
 from dataspace.records.models import Change
 from dataspace.referentials import models as m
 from dataspace.referentials.permissions import (
+    may_edit_hosted,
     object_grant_holders,
     organisations_may_edit_hosted,
     sync_host_grants,
@@ -151,6 +152,51 @@ def test_sync_adds_and_removes_to_match_the_rule(world: World) -> None:
     assert grants() == {(str(world.z.pk), group_of(world.c))}
 
 
+def test_may_edit_hosted_decides_on_roles_clients_and_mandates(world: World) -> None:
+    """The check itself, apart from the API (the decision point asks it for every grant write)."""
+    from django.test import RequestFactory
+    from rest_framework.request import Request
+
+    from dataspace.api.auth import ClientPrincipal
+    from dataspace.oauth.models import Client
+
+    def asking(user: Any) -> Request:
+        request = Request(RequestFactory().patch("/"))
+        request.user = user
+        return request
+
+    def member(organisation: Any, role: str) -> Any:
+        user = UserFactory()
+        StaffMembership.objects.create(user=user, organisation=organisation, role=role)
+        return user
+
+    def client(owner: Any, kind: str = "depositor") -> Client:
+        return Client.objects.create(
+            client_id=f"unit-{Client.objects.count()}",
+            name="Logiciel",
+            owner=owner,
+            kind=kind,
+            allowed_scopes=["referentials:write"],
+            grant_types=["client_credentials"],
+        )
+
+    assert may_edit_hosted(asking(member(world.b, "editor")), world.x)
+    assert may_edit_hosted(asking(member(world.b, "administrator")), world.x2)
+    assert not may_edit_hosted(asking(member(world.b, "editor")), world.y)  # hosted by A
+    assert not may_edit_hosted(asking(member(world.b, "reader")), world.x)
+    assert not may_edit_hosted(asking(member(world.c, "editor")), world.x)
+    assert not may_edit_hosted(asking(member(world.c, "editor")), world.z)  # C hosts Z, does not co-produce
+    assert may_edit_hosted(asking(ClientPrincipal(client=client(world.b))), world.x)
+    assert not may_edit_hosted(asking(ClientPrincipal(client=client(world.b, kind="reader"))), world.x)
+    vendor = client(OrganisationFactory())
+    assert not may_edit_hosted(asking(ClientPrincipal(client=vendor)), world.x)
+    Mandate.objects.create(structure=world.b, client=vendor, scopes=["ticketing:write"], granted_by=UserFactory())
+    assert not may_edit_hosted(asking(ClientPrincipal(client=vendor)), world.x)
+    Mandate.objects.filter(client=vendor).update(revoked_at=timezone.now())
+    Mandate.objects.create(structure=world.b, client=vendor, scopes=["referentials:write"], granted_by=UserFactory())
+    assert may_edit_hosted(asking(ClientPrincipal(client=vendor)), world.x)
+
+
 # ---------------------------------------------------------------------------- who may edit X
 
 
@@ -208,6 +254,14 @@ def test_b_depositor_client_and_a_vendor_mandated_by_b_may(world: World, bearer_
     assert_refused(patch(vendor, world.x, {"capacity": 304}), "owner")
     world.x.refresh_from_db()
     assert world.x.capacity == 303
+
+
+def test_a_personal_api_key_carries_its_persons_role_on_b(world: World, bearer_client: Any) -> None:
+    editor, reader = UserFactory(), UserFactory()
+    StaffMembership.objects.create(user=editor, organisation=world.b, role="editor")
+    StaffMembership.objects.create(user=reader, organisation=world.b, role="reader")
+    assert patch(bearer_client(WRITE, owner=world.b, user=editor), world.x, {"capacity": 305}).status_code == 200
+    assert patch(bearer_client(WRITE, owner=world.b, user=reader), world.x, {"capacity": 306}).status_code == 403
 
 
 def test_a_mandate_without_the_write_scope_gives_nothing(world: World, bearer_client: Any) -> None:
