@@ -28,6 +28,7 @@ from typing import Any
 from django.contrib.auth.models import Group, Permission
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import Model, QuerySet
+from django.utils.translation import gettext_lazy as _
 from guardian.models import GroupObjectPermission
 from rest_framework import exceptions
 from rest_framework.request import Request
@@ -242,9 +243,22 @@ def ensure_host_change_only(performance: Performance, changes: dict[str, Any]) -
         current = getattr(performance, getattr(performance._meta.get_field(name), "attname", name))
         incoming = value.pk if isinstance(value, Model) else value
         if current != incoming:
-            refused[name] = (
-                f"A co-producer hosting this performance changes only its schedule "
-                f"({', '.join(sorted(HOST_EDITABLE_FIELDS))}); '{name}' stays the owner's."
-            )
+            refused[name] = _(
+                "Une structure coproductrice qui accueille cette représentation n'en modifie que le "
+                "calendrier (%(fields)s) ; « %(field)s » reste du ressort du propriétaire."
+            ) % {"fields": ", ".join(sorted(HOST_EDITABLE_FIELDS)), "field": name}
     if refused:
         raise FieldForbidden(refused)
+
+
+def production_forbidden(production: Production) -> FieldForbidden:
+    """403 naming `production`: only who writes a production's data adds performances to it."""
+    return FieldForbidden(
+        {
+            "production": _(
+                "Seule une personne ou un logiciel autorisé à modifier les données de %(owner)s ajoute "
+                "des représentations à sa production « %(production)s »."
+            )
+            % {"owner": production.owner, "production": production}
+        }
+    )

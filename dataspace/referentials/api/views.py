@@ -539,10 +539,8 @@ class PerformanceViewSet(ReferentialViewSet):
             ensure_may_write_owner(
                 self.request, services.owning_organisation(production), self.required_scopes["write"]
             )
-        except OwnerForbidden as exc:
-            raise object_grants.FieldForbidden(
-                {"production": f"Only who writes the production's data adds performances to it. {exc.detail}"}
-            ) from None
+        except OwnerForbidden:
+            raise object_grants.production_forbidden(production) from None
 
     def perform_create(self, serializer: Any) -> None:
         self._ensure_new_owner(serializer)
