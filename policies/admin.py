@@ -1,0 +1,323 @@
+"""Admin screens of usage policies and DMP controls (French).
+
+`PolicyAdmin` lets an administrator without an IT department pick templates with checkboxes and
+a few inputs (categories, partners, purposes, an end date), or paste an ODRL document. The change
+page shows the policy as one French sentence and its ODRL. Saving goes through
+`policies.services` (a new policy replaces the target's active one, kept as history), and errors
+appear on the field they concern.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+
+from dataspace.api.permissions import WRITE_ROLES, staff_roles
+from dataspace.referentials.models import Organisation
+from policies import services
+from policies.language import PURPOSES, PolicyError
+from policies.models import Policy
+from policies.odrl import to_odrl
+from policies.sentences import sentence
+from policies.templates import TEMPLATE_LABELS, TEMPLATE_NAMES, ministry_nodes
+
+#: Which form field shows the error of each template parameter.
+PARAMETER_FIELDS = {
+    "categories": "categories",
+    "organisations": "partners",
+    "nodes": "ministry_nodes",
+    "purposes": "purposes",
+    "date": "expires_on",
+}
+PURPOSE_CHOICES = [
+    ("programming", _("Programmation")),
+    ("touring", _("Diffusion, tournées")),
+    ("contracting", _("Contractualisation")),
+    ("reporting", _("Déclarations et bilans")),
+    ("research", _("Recherche et études")),
+    ("communication", _("Communication")),
+]
+CATEGORY_CHOICES = [
+    ("1", _("1 — exploitant de lieu")),
+    ("2", _("2 — producteur, entrepreneur de tournées")),
+    ("3", _("3 — diffuseur")),
+]
+_TEMPLATE_INDEX = re.compile(r"^templates\[(\d+)\](?:\.(\w+))?$")
+
+
+def writable_organisations(request: HttpRequest) -> QuerySet[Organisation]:
+    """Organisations whose policies this staff member manages (all of them for a superuser)."""
+    user = request.user
+    if getattr(user, "is_superuser", False):
+        return Organisation.objects.all()
+    roles = staff_roles(user)
+    return Organisation.objects.filter(pk__in=[org for org, role in roles.items() if role in WRITE_ROLES])
+
+
+def template_checkbox(name: str) -> forms.BooleanField:
+    label, help_text = TEMPLATE_LABELS[name]
+    return forms.BooleanField(label=label, help_text=help_text, required=False)
+
+
+class PolicyAdminForm(forms.ModelForm):
+    """Templates (checkboxes and parameters) or a pasted ODRL document."""
+
+    mode = forms.ChoiceField(
+        label=_("Rédaction"),
+        choices=[("templates", _("Choisir des modèles")), ("odrl", _("Coller un document ODRL"))],
+        initial="templates",
+        widget=forms.RadioSelect,
+    )
+    use_public = template_checkbox("public")
+    use_licensed_only = template_checkbox("licensed_only")
+    use_named_partners = template_checkbox("named_partners")
+    use_ministry_aggregates_only = template_checkbox("ministry_aggregates_only")
+    use_no_redistribution = template_checkbox("no_redistribution")
+    use_purpose_limited = template_checkbox("purpose_limited")
+    use_expires_on = template_checkbox("expires_on")
+    categories = forms.MultipleChoiceField(
+        label=_("Catégories de licence"),
+        choices=CATEGORY_CHOICES,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("Aucune case cochée : toutes les catégories."),
+    )
+    partners = forms.ModelMultipleChoiceField(
+        label=_("Structures partenaires"),
+        queryset=Organisation.objects.all(),
+        required=False,
+        widget=forms.SelectMultiple(attrs={"size": 8}),
+    )
+    ministry_nodes = forms.CharField(
+        label=_("Nœud du ministère"),
+        required=False,
+        help_text=_("Adresse du nœud du ministère (une par ligne) ; vide : celle que ce nœud connaît."),
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+    purposes = forms.MultipleChoiceField(
+        label=_("Finalités autorisées"), choices=PURPOSE_CHOICES, required=False, widget=forms.CheckboxSelectMultiple
+    )
+    expires_on = forms.DateField(
+        label=_("Date de fin (incluse)"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+    class Meta:
+        model = Policy
+        fields = ("owner", "target_type", "target_id", "title", "odrl")
+        widgets = {"odrl": forms.Textarea(attrs={"rows": 18, "cols": 100, "style": "font-family: monospace"})}
+        labels = {"odrl": _("Document ODRL (JSON-LD)")}
+        help_texts = {
+            "odrl": _("Pour coller une politique ODRL 2.2 de notre profil. Avec des modèles, ce champ est calculé.")
+        }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["odrl"].required = False
+        instance = self.instance
+        if instance is not None and instance.pk and not self.is_bound:
+            self._initial_from(instance)
+        self.chosen_templates: list[dict[str, Any]] | None = None
+
+    def _initial_from(self, policy: Policy) -> None:
+        chosen = {t.get("name"): t for t in (policy.templates or [])}
+        self.initial["mode"] = "templates" if policy.templates or not policy.odrl.get("permission") else "odrl"
+        for name in TEMPLATE_NAMES:
+            self.initial[f"use_{name}"] = name in chosen
+        self.initial["categories"] = [str(c) for c in chosen.get("licensed_only", {}).get("categories", [])]
+        self.initial["partners"] = chosen.get("named_partners", {}).get("organisations", [])
+        self.initial["ministry_nodes"] = "\n".join(chosen.get("ministry_aggregates_only", {}).get("nodes", []))
+        self.initial["purposes"] = chosen.get("purpose_limited", {}).get("purposes", [])
+        self.initial["expires_on"] = chosen.get("expires_on", {}).get("date")
+
+    def templates_from_form(self) -> list[dict[str, Any]]:
+        data = self.cleaned_data
+        templates: list[dict[str, Any]] = []
+        for name in TEMPLATE_NAMES:
+            if not data.get(f"use_{name}"):
+                continue
+            item: dict[str, Any] = {"name": name}
+            if name == "licensed_only" and data.get("categories"):
+                item["categories"] = [int(c) for c in data["categories"]]
+            elif name == "named_partners":
+                item["organisations"] = [str(o.pk) for o in data.get("partners") or []]
+            elif name == "ministry_aggregates_only":
+                nodes = [line.strip() for line in (data.get("ministry_nodes") or "").split() if line.strip()]
+                if nodes:
+                    item["nodes"] = nodes
+            elif name == "purpose_limited":
+                item["purposes"] = [p for p in PURPOSES if p in (data.get("purposes") or [])]
+            elif name == "expires_on":
+                item["date"] = data["expires_on"].isoformat() if data.get("expires_on") else None
+            templates.append(item)
+        return templates
+
+    def _field_of(self, error: PolicyError, templates: list[dict[str, Any]]) -> tuple[str | None, str]:
+        """The form field that shows `error`, and the message to show there."""
+        if error.field.startswith("odrl"):
+            path = error.field.removeprefix("odrl").removeprefix(".")
+            return "odrl", f"{path} : {error.message}" if path else error.message
+        match = _TEMPLATE_INDEX.match(error.field)
+        if match:
+            index, member = int(match[1]), match[2]
+            if member in PARAMETER_FIELDS:
+                return PARAMETER_FIELDS[member], error.message
+            if index < len(templates):
+                return f"use_{templates[index]['name']}", error.message
+        if error.field in ("target_id", "target_type", "owner"):
+            return error.field, error.message
+        return None, error.message
+
+    def _post_clean(self) -> None:
+        if self.errors:
+            return  # already refused, on the right field: the model would only repeat it on the ODRL
+        super()._post_clean()
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or self.cleaned_data
+        if self.errors:
+            return data
+        owner, target_type, target_id = data.get("owner"), data.get("target_type"), data.get("target_id")
+        templates = self.templates_from_form() if data.get("mode") == "templates" else []
+        try:
+            if owner is not None and target_type and target_id:
+                services.target_record(owner, target_type, target_id)
+            if data.get("mode") == "templates":
+                doc = services.build_doc(templates=templates)
+                self.chosen_templates = [dict(t) for t in doc.templates]
+            else:
+                if not data.get("odrl"):
+                    self.add_error("odrl", _("Collez un document ODRL, ou choisissez des modèles."))
+                    return data
+                doc = services.build_doc(odrl=data["odrl"])
+                self.chosen_templates = None
+        except PolicyError as error:
+            field, message = self._field_of(error, templates)
+            self.add_error(field, message)
+            return data
+        # The model validates the ODRL it will hold (Policy.clean); the services store the final one.
+        data["odrl"] = to_odrl(doc, target="", assigner="")
+        return data
+
+
+@admin.register(Policy)
+class PolicyAdmin(admin.ModelAdmin):
+    """Usage policies of the structures this staff member administers."""
+
+    form = PolicyAdminForm
+    list_display = ("__str__", "owner", "target_type", "target_id", "active", "version", "valid_from")
+    list_filter = ("active", "target_type")
+    search_fields = ("title", "owner__name")
+    readonly_fields = ("policy_sentence", "uri_display", "active", "version", "valid_from")
+    actions = ("deactivate",)
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        templates = []
+        for name in TEMPLATE_NAMES:
+            templates.append(f"use_{name}")
+            templates.extend(
+                {
+                    "licensed_only": ["categories"],
+                    "named_partners": ["partners"],
+                    "ministry_aggregates_only": ["ministry_nodes"],
+                    "purpose_limited": ["purposes"],
+                    "expires_on": ["expires_on"],
+                }.get(name, [])
+            )
+        read = (
+            _("La politique en une phrase"),
+            {"fields": ("policy_sentence", "uri_display", "active", "version", "valid_from")},
+        )
+        return [
+            (_("Données concernées"), {"fields": ("owner", "target_type", "target_id", "title")}),
+            *([read] if obj is not None else []),
+            (_("Rédaction"), {"fields": ("mode",)}),
+            (
+                _("Modèles"),
+                {
+                    "fields": templates,
+                    "description": _(
+                        "Cochez un ou plusieurs modèles qui ouvrent l'accès (public, professionnels licenciés, "
+                        "partenaires, ministère) ; les finalités et la date de fin s'appliquent à chacun."
+                    ),
+                },
+            ),
+            (_("ODRL"), {"fields": ("odrl",)}),
+        ]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        fixed = list(self.readonly_fields)
+        if obj is not None:
+            fixed += ["owner", "target_type", "target_id"]
+        return fixed
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Policy]:
+        return super().get_queryset(request).select_related("owner").filter(owner__in=writable_organisations(request))
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "owner":
+            kwargs["queryset"] = writable_organisations(request)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
+        initial = super().get_changeform_initial_data(request)
+        organisations = list(writable_organisations(request)[:2])
+        if len(organisations) == 1:
+            initial.setdefault("owner", str(organisations[0].pk))
+        if ministry_nodes():
+            initial.setdefault("ministry_nodes", "\n".join(ministry_nodes()))
+        return initial
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if obj is not None and not obj.active:
+            return False  # history: read only
+        return super().has_change_permission(request, obj)
+
+    @admin.display(description=_("En une phrase"))
+    def policy_sentence(self, obj: Policy) -> str:
+        if not obj.pk:
+            return "—"
+        try:
+            return sentence(services.policy_doc(obj), owner_name=obj.owner.name)
+        except PolicyError as error:
+            return f"{error.field}: {error.message}"
+
+    @admin.display(description=_("URI"))
+    def uri_display(self, obj: Policy) -> Any:
+        return format_html("<code>{}</code>", obj.uri) if obj.pk else "—"
+
+    def save_model(self, request: HttpRequest, obj: Policy, form: Any, change: bool) -> None:
+        data = form.cleaned_data
+        # With templates, the services compose them again; with ODRL, they parse the checked copy.
+        rules: dict[str, Any] = (
+            {"templates": form.chosen_templates} if form.chosen_templates is not None else {"odrl": data["odrl"]}
+        )
+        if change:
+            services.update_policy(obj, title=data.get("title", ""), by=request.user, **rules)
+            return
+        saved = services.save_policy(
+            owner=data["owner"],
+            target_type=data["target_type"],
+            target_id=data.get("target_id"),
+            title=data.get("title", ""),
+            by=request.user,
+            **rules,
+        )
+        for field in Policy._meta.concrete_fields:
+            setattr(obj, field.attname, getattr(saved, field.attname))
+        obj._state.adding = False
+        obj._state.db = saved._state.db
+
+    @admin.action(description=_("Désactiver les politiques choisies (gardées en historique)"))
+    def deactivate(self, request: HttpRequest, queryset: QuerySet[Policy]) -> None:
+        count = 0
+        for policy in queryset.filter(active=True):
+            services.deactivate_policy(policy, by=request.user)
+            count += 1
+        self.message_user(request, _("%(n)d politique(s) désactivée(s).") % {"n": count}, messages.SUCCESS)
