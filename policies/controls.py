@@ -275,8 +275,8 @@ def _organisation_ids(organisations: Iterable[Any]) -> set[uuid.UUID]:
     return ids
 
 
-def block_party(owner: Any, *, user: Any = None, organisation: Any = None, note: str = "", by: Any = None) -> Block:
-    """The owner blocks a person (account) or an organisation from all of its data.
+def check_block(owner: Any, *, user: Any = None, organisation: Any = None) -> None:
+    """Raise `ValidationError` (naming `user` or `organisation`) unless `block_party` may block this party.
 
     Exactly one party; not the owner itself, nor a member of its own staff (withdraw their role
     instead); one block per party and owner.
@@ -290,13 +290,21 @@ def block_party(owner: Any, *, user: Any = None, organisation: Any = None, note:
             raise ValidationError({"organisation": [_("Une structure ne peut pas se bloquer elle-même.")]})
         if Block.objects.filter(owner=owner, blocked_organisation=organisation).exists():
             raise ValidationError({"organisation": [_("Cette organisation est déjà bloquée.")]})
-    else:
-        if StaffMembership.objects.filter(user=user, organisation=owner).exists():
-            raise ValidationError(
-                {"user": [_("Cette personne fait partie de l'équipe de la structure : retirez-lui son rôle.")]}
-            )
-        if Block.objects.filter(owner=owner, blocked_user=user).exists():
-            raise ValidationError({"user": [_("Cette personne est déjà bloquée.")]})
+        return
+    if StaffMembership.objects.filter(user=user, organisation=owner).exists():
+        raise ValidationError(
+            {"user": [_("Cette personne fait partie de l'équipe de la structure : retirez-lui son rôle.")]}
+        )
+    if Block.objects.filter(owner=owner, blocked_user=user).exists():
+        raise ValidationError({"user": [_("Cette personne est déjà bloquée.")]})
+
+
+def block_party(owner: Any, *, user: Any = None, organisation: Any = None, note: str = "", by: Any = None) -> Block:
+    """The owner blocks a person (account) or an organisation from all of its data (`check_block` rules).
+
+    The party is refused from its very next request, without being told why.
+    """
+    check_block(owner, user=user, organisation=organisation)
     try:
         with transaction.atomic():
             return Block.objects.create(
@@ -331,10 +339,12 @@ def _partners(owner: Any, partners: Iterable[Any]) -> list[Any]:
     return known
 
 
-def hide_record(
-    owner: Any, target_type: str, target_id: Any, partners: Iterable[Any] = (), *, by: Any = None
-) -> HiddenRecord:
-    """Hide one of the owner's records: from now on only the owner and the named partners see it."""
+def check_hide(owner: Any, target_type: str, target_id: Any, partners: Iterable[Any] = ()) -> list[Any]:
+    """The partner organisations, once checked that `hide_record` may hide this record.
+
+    Raises `ValidationError` naming `record` (no such record of the owner, or already hidden) or
+    `partners` (unknown organisation).
+    """
     record = find_record(target_type, target_id)
     if record is None or owner_id_of(record) != owner.pk:
         raise ValidationError(
@@ -343,12 +353,21 @@ def hide_record(
     partner_list = _partners(owner, partners)
     if HiddenRecord.objects.filter(target_type=target_type, target_id=record.pk).exists():
         raise ValidationError({"record": [_("Cet enregistrement est déjà masqué : modifiez ses partenaires.")]})
+    return partner_list
+
+
+def hide_record(
+    owner: Any, target_type: str, target_id: Any, partners: Iterable[Any] = (), *, by: Any = None
+) -> HiddenRecord:
+    """Hide one of the owner's records: from now on only the owner and the named partners see it."""
+    partner_list = check_hide(owner, target_type, target_id, partners)
+    record_id = target_id if isinstance(target_id, uuid.UUID) else uuid.UUID(str(target_id))
     try:
         with transaction.atomic():
             hidden = HiddenRecord.objects.create(
                 owner=owner,
                 target_type=target_type,
-                target_id=record.pk,
+                target_id=record_id,
                 created_by=by if getattr(by, "pk", None) is not None else None,
             )
             hidden.partners.set(partner_list)
