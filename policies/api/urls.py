@@ -7,7 +7,7 @@ route would otherwise take them for a policy id.
 from django.urls import URLPattern, URLResolver, path
 from rest_framework import routers
 
-from policies.api import controls, views
+from policies.api import controls, explain, views
 
 router = routers.SimpleRouter()
 router.register("policies", views.PolicyViewSet, basename="policy")
@@ -15,6 +15,7 @@ router.register("policies", views.PolicyViewSet, basename="policy")
 urlpatterns: list[URLPattern | URLResolver] = [
     path("policies/templates", views.TemplateListView.as_view(), name="policy-templates"),
     path("policies/profile", views.ProfileView.as_view(), name="policy-profile"),
+    path("policies/explain", explain.ExplainView.as_view(), name="policy-explain"),
     *router.urls,
 ]
 

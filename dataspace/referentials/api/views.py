@@ -294,12 +294,10 @@ class ReferentialViewSet(JSONErrorsMixin, IdempotentCreateMixin, ConditionalReco
     def _ensure_new_owner(self, serializer: Any) -> None:
         if "owner" not in serializer.validated_data:
             return
-        if (
-            self.write_through_grant
-            and serializer.instance is not None
-            and serializer.validated_data["owner"] == services.owning_organisation(serializer.instance)
-        ):
-            return  # a write through a grant keeps the owner
+        if self.write_through_grant and serializer.instance is not None:
+            if serializer.validated_data["owner"] == services.owning_organisation(serializer.instance):
+                return
+            raise OwnerForbidden("A change permitted by the owner's grant or policy never hands the record over.")
         owner = serializer.validated_data["owner"]
         if serializer.instance is not None and owner is None and isinstance(serializer.instance, Organisation):
             owner = serializer.instance  # an organisation that (now) describes itself
