@@ -14,16 +14,19 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from dataspace.api.permissions import WRITE_ROLES, staff_roles
+from dataspace.records.admin import ReadOnlyAdmin
 from dataspace.referentials.models import Organisation
-from policies import services
+from policies import controls, services
 from policies.language import PURPOSES, PolicyError
-from policies.models import Policy
+from policies.models import Block, BreakGlassAccess, HiddenRecord, Policy
 from policies.odrl import to_odrl
 from policies.sentences import sentence
 from policies.templates import TEMPLATE_LABELS, TEMPLATE_NAMES, ministry_nodes
@@ -321,3 +324,220 @@ class PolicyAdmin(admin.ModelAdmin):
             services.deactivate_policy(policy, by=request.user)
             count += 1
         self.message_user(request, _("%(n)d politique(s) désactivée(s).") % {"n": count}, messages.SUCCESS)
+
+
+# ---------------------------------------------------------------------------- DMP controls
+# Blocks and hidden records of the structures this staff member writes for (administrator or
+# editor role, as for policies); break-glass accesses to the data of the structures they work for,
+# read-only. Every change goes through `policies.controls` (the same rules as the API).
+
+
+def _show_errors(form: forms.BaseForm, error: ValidationError, fields: dict[str, str]) -> None:
+    """Put a service's errors on the form fields they concern (`fields`: service name → form field)."""
+    for name, texts in error.message_dict.items():
+        field = fields.get(name, name)
+        form.add_error(field if field in form.fields else None, texts)
+
+
+class BlockAdminForm(forms.ModelForm):
+    """The structure, and the person (by login) or the organisation it blocks."""
+
+    username = forms.CharField(
+        label=_("Personne bloquée (identifiant de connexion)"),
+        required=False,
+        help_text=_("Celui qui figure dans votre journal des accès ; ou choisissez une organisation."),
+    )
+
+    class Meta:
+        model = Block
+        fields = ("owner", "username", "blocked_organisation", "note")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or self.cleaned_data
+        if self.errors or data.get("owner") is None:
+            return data
+        user = None
+        if data.get("username"):
+            user = get_user_model()._default_manager.filter(username=data["username"]).first()
+            if user is None:
+                self.add_error("username", _("Aucun compte de ce nom sur ce nœud."))
+                return data
+        self.instance.blocked_user = user  # not a form field: the model's checks see it
+        try:
+            controls.check_block(data["owner"], user=user, organisation=data.get("blocked_organisation"))
+        except ValidationError as error:
+            _show_errors(self, error, {"user": "username", "organisation": "blocked_organisation"})
+        return data
+
+
+@admin.register(Block)
+class BlockAdmin(admin.ModelAdmin):
+    """A blocked party is refused everything of the structure, without being told why."""
+
+    form = BlockAdminForm
+    list_display = ("owner", "blocked_party", "created_at", "created_by")
+    list_filter = (("owner", admin.RelatedOnlyFieldListFilter),)
+    search_fields = ("blocked_user__username", "blocked_organisation__name", "owner__name")
+    ordering = ("-created_at",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Block]:
+        queryset = (
+            super().get_queryset(request).select_related("owner", "blocked_user", "blocked_organisation", "created_by")
+        )
+        return queryset.filter(owner__in=writable_organisations(request))
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "owner":
+            kwargs["queryset"] = writable_organisations(request)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is None:
+            return ("owner", "username", "blocked_organisation", "note")
+        return ("owner", "blocked_user", "blocked_organisation", "note", "created_at", "created_by")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return () if obj is None else self.get_fields(request, obj)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # lift the block and set another one
+
+    @admin.display(description=_("partie bloquée"))
+    def blocked_party(self, obj: Block) -> str:
+        if obj.blocked_user is not None:
+            return str(_("personne : %(name)s") % {"name": obj.blocked_user.get_username()})
+        return str(_("organisation : %(name)s") % {"name": obj.blocked_organisation})
+
+    def save_model(self, request: HttpRequest, obj: Block, form: Any, change: bool) -> None:
+        data = form.cleaned_data
+        block = controls.block_party(
+            data["owner"],
+            user=obj.blocked_user,
+            organisation=data.get("blocked_organisation"),
+            note=data.get("note", ""),
+            by=request.user,
+        )
+        for field in Block._meta.concrete_fields:
+            setattr(obj, field.attname, getattr(block, field.attname))
+        obj._state.adding = False
+        obj._state.db = block._state.db
+
+    def delete_model(self, request: HttpRequest, obj: Block) -> None:
+        controls.unblock(obj, by=request.user)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Block]) -> None:
+        for block in queryset:
+            controls.unblock(block, by=request.user)
+
+
+class HiddenRecordAdminForm(forms.ModelForm):
+    """The record (type and identifier) of the structure, and the partners that still see it."""
+
+    class Meta:
+        model = HiddenRecord
+        fields = ("owner", "target_type", "target_id", "partners")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or self.cleaned_data
+        if self.errors or self.instance.pk is not None:
+            return data  # on change only the partners change
+        try:
+            controls.check_hide(data["owner"], data["target_type"], data["target_id"], data.get("partners") or [])
+        except ValidationError as error:
+            _show_errors(self, error, {"record": "target_id"})
+        return data
+
+
+@admin.register(HiddenRecord)
+class HiddenRecordAdmin(admin.ModelAdmin):
+    """A hidden record is seen only by its structure and the partners it names."""
+
+    form = HiddenRecordAdminForm
+    list_display = ("target_type", "target_id", "owner", "partner_list", "created_at", "created_by")
+    list_filter = ("target_type", ("owner", admin.RelatedOnlyFieldListFilter))
+    search_fields = ("=target_id", "owner__name", "partners__name")
+    filter_horizontal = ("partners",)
+    ordering = ("-created_at",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[HiddenRecord]:
+        queryset = super().get_queryset(request).select_related("owner", "created_by").prefetch_related("partners")
+        return queryset.filter(owner__in=writable_organisations(request))
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "owner":
+            kwargs["queryset"] = writable_organisations(request)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return () if obj is None else ("owner", "target_type", "target_id", "created_at", "created_by")
+
+    @admin.display(description=_("partenaires autorisés"))
+    def partner_list(self, obj: HiddenRecord) -> str:
+        return ", ".join(partner.name for partner in obj.partners.all()) or "—"
+
+    def save_model(self, request: HttpRequest, obj: HiddenRecord, form: Any, change: bool) -> None:
+        if change:
+            return  # the partners are saved with the related fields
+        data = form.cleaned_data
+        hidden = controls.hide_record(
+            data["owner"], data["target_type"], data["target_id"], data.get("partners") or [], by=request.user
+        )
+        for field in HiddenRecord._meta.concrete_fields:
+            setattr(obj, field.attname, getattr(hidden, field.attname))
+        obj._state.adding = False
+        obj._state.db = hidden._state.db
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        controls.set_hidden_partners(form.instance, form.cleaned_data.get("partners") or [], by=request.user)
+        for formset in formsets:
+            self.save_formset(request, form, formset, change=change)
+
+    def delete_model(self, request: HttpRequest, obj: HiddenRecord) -> None:
+        controls.unhide(obj, by=request.user)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[HiddenRecord]) -> None:
+        for hidden in queryset:
+            controls.unhide(hidden, by=request.user)
+
+
+@admin.register(BreakGlassAccess)
+class BreakGlassAccessAdmin(ReadOnlyAdmin):
+    """Emergency accesses to the structure's data (read-only history), newest first."""
+
+    list_display = (
+        "created_at",
+        "user",
+        "organisation",
+        "licence_number",
+        "owner",
+        "target_type",
+        "target_id",
+        "emergency",
+        "expires_at",
+        "owner_alerted_at",
+    )
+    list_filter = ("emergency", "target_type", ("owner", admin.RelatedOnlyFieldListFilter))
+    search_fields = ("user__username", "licence_number", "organisation__name", "=target_id", "justification")
+    date_hierarchy = "created_at"
+    ordering = ("-created_at",)
+    fields = (
+        "created_at",
+        "expires_at",
+        "user",
+        "organisation",
+        "licence_number",
+        "owner",
+        "target_type",
+        "target_id",
+        "emergency",
+        "justification",
+        "purpose",
+        "owner_alerted_at",
+    )
+    readonly_fields = fields
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[BreakGlassAccess]:
+        queryset = super().get_queryset(request).select_related("user", "organisation", "owner")
+        if getattr(request.user, "is_superuser", False):
+            return queryset
+        return queryset.filter(owner__in=list(staff_roles(request.user)))

@@ -296,3 +296,93 @@ def test_bad_record_references_name_the_record_field(value: Any) -> None:
     with pytest.raises(ValidationError) as refused:
         controls.parse_record_reference(value)
     assert list(refused.value.message_dict) == ["record"]
+
+
+# ---------------------------------------------------------------------------- admin (French)
+
+
+def _staff_with_perms(organisation: Any, username: str, *codenames: str) -> Any:
+    from django.contrib.auth.models import Permission
+
+    user = UserFactory(username=username, is_staff=True)
+    StaffMembership.objects.create(user=user, organisation=organisation, role="administrator")
+    user.user_permissions.add(*Permission.objects.filter(content_type__app_label="policies", codename__in=codenames))
+    return user
+
+
+def test_admin_blocks_through_the_services_and_shows_each_structure_its_own(
+    client: Any, owner: Any, outsider: Any, pro_user: Any
+) -> None:
+    admin_user = _staff_with_perms(owner, "admin-nord-site", "add_block", "view_block", "delete_block")
+    client.force_login(admin_user)
+    page = client.get("/admin/policies/block/add/")
+    assert page.status_code == 200
+    refused = client.post("/admin/policies/block/add/", {"owner": str(owner.pk), "username": "admin-nord-site"})
+    assert refused.status_code == 200  # the form again, with the error on the login field
+    assert "retirez-lui son rôle" in refused.content.decode()
+    assert not Block.objects.exists()
+    saved = client.post(
+        "/admin/policies/block/add/", {"owner": str(owner.pk), "username": "pro-diffuseur", "note": "x"}
+    )
+    assert saved.status_code == 302
+    block = Block.objects.get()
+    assert (block.owner, block.blocked_user, block.created_by) == (owner, pro_user, admin_user)
+    listing = client.get("/admin/policies/block/")
+    assert "pro-diffuseur" in listing.content.decode()
+
+    client.force_login(_staff_with_perms(outsider, "admin-ailleurs", "view_block"))
+    assert "pro-diffuseur" not in client.get("/admin/policies/block/").content.decode()
+    assert client.get(f"/admin/policies/block/{block.pk}/change/").status_code == 302  # not among theirs
+
+
+def test_admin_hides_a_record_with_partners(client: Any, owner: Any, partner: Any, venues: tuple[Any, Any]) -> None:
+    admin_user = _staff_with_perms(
+        owner, "admin-nord-site", "add_hiddenrecord", "change_hiddenrecord", "view_hiddenrecord"
+    )
+    client.force_login(admin_user)
+    foreign = VenueFactory()
+    refused = client.post(
+        "/admin/policies/hiddenrecord/add/",
+        {"owner": str(owner.pk), "target_type": "venue", "target_id": str(foreign.pk), "partners": [str(partner.pk)]},
+    )
+    assert refused.status_code == 200
+    assert not HiddenRecord.objects.exists()
+    saved = client.post(
+        "/admin/policies/hiddenrecord/add/",
+        {"owner": str(owner.pk), "target_type": "venue", "target_id": str(venues[0].pk), "partners": [str(partner.pk)]},
+    )
+    assert saved.status_code == 302
+    hidden = HiddenRecord.objects.get()
+    assert list(hidden.partners.all()) == [partner]
+    assert hidden.created_by == admin_user
+    changed = client.post(f"/admin/policies/hiddenrecord/{hidden.pk}/change/", {"partners": []})
+    assert changed.status_code == 302
+    assert not hidden.partners.exists()
+
+
+def test_admin_lists_break_glass_accesses_read_only(client: Any, owner: Any, outsider: Any, pro_user: Any) -> None:
+    from django.utils import timezone
+
+    from policies.models import BreakGlassAccess
+
+    now = timezone.now()
+    access = BreakGlassAccess.objects.create(
+        user=pro_user,
+        owner=owner,
+        target_type="venue",
+        target_id=VenueFactory(owner=owner).pk,
+        emergency="public_safety",
+        justification="Évacuation en cours : plan des issues de secours indispensable.",
+        created_at=now,
+        expires_at=now + dt.timedelta(hours=1),
+    )
+    client.force_login(_staff_with_perms(owner, "admin-nord-site", "view_breakglassaccess", "change_breakglassaccess"))
+    listing = client.get("/admin/policies/breakglassaccess/")
+    assert listing.status_code == 200
+    assert "pro-diffuseur" in listing.content.decode()
+    detail = client.get(f"/admin/policies/breakglassaccess/{access.pk}/change/")
+    assert "plan des issues de secours" in detail.content.decode()
+    assert 'name="justification"' not in detail.content.decode()  # shown, not editable
+    assert client.get("/admin/policies/breakglassaccess/add/").status_code == 403
+    client.force_login(_staff_with_perms(outsider, "admin-ailleurs", "view_breakglassaccess"))
+    assert "pro-diffuseur" not in client.get("/admin/policies/breakglassaccess/").content.decode()
