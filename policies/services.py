@@ -28,6 +28,7 @@ from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
+from dataspace.records.services import lock_change_log
 from policies.language import PolicyDoc, PolicyError
 from policies.odrl import parse_odrl, to_odrl
 from policies.templates import compose, public_rules, validate_templates
@@ -214,6 +215,9 @@ def save_policy(
     )
     _store(policy, doc, owner)
     with transaction.atomic():
+        # The change-log lock first (the records' lock order): two saves for one target then run one
+        # after the other, and the second sees, and retires, the policy the first one saved.
+        lock_change_log()
         previous = Policy.objects.select_for_update().filter(active=True, target_type=target_type)
         previous = (
             previous.filter(target_id=target_id) if target_id else previous.filter(owner=owner, target_id__isnull=True)

@@ -33,7 +33,7 @@ from rest_framework.views import APIView
 
 from dataspace.api.auth import machine_client, person
 from dataspace.api.errors import PreconditionFailed
-from dataspace.api.mixins import JSONErrorsMixin, if_match_fails, record_etag
+from dataspace.api.mixins import IdempotentCreateMixin, JSONErrorsMixin, if_match_fails, record_etag
 from dataspace.api.permissions import WRITE_ROLES, ensure_may_write_owner, staff_roles
 from dataspace.api.renderers import JSONLDRenderer
 from dataspace.referentials.models import Organisation
@@ -109,70 +109,8 @@ _ERRORS = {
 }
 
 
-@extend_schema_view(
-    list=extend_schema(summary="List the policies the caller manages", responses={200: PolicySerializer(many=True)}),
-    retrieve=extend_schema(summary="One policy (ODRL itself with Accept: application/ld+json)"),
-    create=extend_schema(
-        summary="Save a policy (templates or ODRL); it replaces the target's active policy",
-        request=PolicyWriteSerializer,
-        responses={201: PolicySerializer, **_ERRORS},
-    ),
-    update=extend_schema(summary="Replace the rules or title of an active policy", request=PolicyUpdateSerializer),
-    partial_update=extend_schema(
-        summary="Change the rules or title of an active policy", request=PolicyUpdateSerializer
-    ),
-    destroy=extend_schema(summary="Deactivate a policy (kept as history)", responses={204: None, **_ERRORS}),
-)
-class PolicyViewSet(JSONErrorsMixin, viewsets.ModelViewSet):
-    """Usage policies of the organisations the caller may write for."""
-
-    required_scopes: ClassVar[dict[str, str]] = POLICY_SCOPES
-    serializer_class = PolicySerializer
-    queryset = Policy.objects.select_related("owner")
-    parser_classes = [parsers.JSONParser, JSONLDParser]
-    renderer_classes = [JSONRenderer, JSONLDRenderer, BrowsableAPIRenderer]
-    filter_backends = ()
-    http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
-
-    # ------------------------------------------------------------------ reading
-
-    def get_queryset(self) -> QuerySet[Policy]:
-        queryset = Policy.objects.select_related("owner")
-        allowed = writable_organisations(self.request)
-        if allowed is not None:
-            queryset = queryset.filter(owner__in=allowed)
-        params = self.request.query_params
-        if params.get("active") in ("true", "false"):
-            queryset = queryset.filter(active=params["active"] == "true")
-        elif "active" in params:
-            raise ValidationError({"active": ["Use active=true or active=false."]})
-        if params.get("target_type"):
-            queryset = queryset.filter(target_type=params["target_type"])
-        if params.get("owner"):
-            try:
-                queryset = queryset.filter(owner_id=uuid.UUID(params["owner"]))
-            except ValueError:
-                raise ValidationError({"owner": ["An organisation UUID is expected."]}) from None
-        return queryset
-
-    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        policy = self.get_object()
-        return Response(self.get_serializer(policy).data, headers={"ETag": record_etag(policy)})
-
-    def jsonld(self, data: Any) -> Any:
-        """With Accept: application/ld+json: the ODRL document (a @graph of them for a list)."""
-        if isinstance(data, dict) and "odrl" in data:
-            return data["odrl"]
-        rows = data.get("results", data) if isinstance(data, dict) else data
-        graph = []
-        for row in rows if isinstance(rows, list) else []:
-            document = dict(row.get("odrl") or {})
-            document.pop("@context", None)
-            graph.append(document)
-        first_context = next((row["odrl"].get("@context") for row in rows if row.get("odrl")), [ODRL_CONTEXT])
-        return {"@context": first_context, "@graph": graph}
-
-    # ------------------------------------------------------------------ writing
+class _PolicyCreate(viewsets.ModelViewSet):
+    """How a write body is read, and the creation itself (below `IdempotentCreateMixin`, which replays it)."""
 
     def _body(self, request: Request) -> dict[str, Any]:
         """The write's members: the JSON body, or a raw ODRL document plus query parameters."""
@@ -238,6 +176,72 @@ class PolicyViewSet(JSONErrorsMixin, viewsets.ModelViewSet):
         )
         headers = {"ETag": record_etag(policy), "Location": f"{request.path.rstrip('/')}/{policy.pk}/"}
         return Response(PolicySerializer(policy).data, status=status.HTTP_201_CREATED, headers=headers)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List the policies the caller manages", responses={200: PolicySerializer(many=True)}),
+    retrieve=extend_schema(summary="One policy (ODRL itself with Accept: application/ld+json)"),
+    create=extend_schema(
+        summary="Save a policy (templates or ODRL); it replaces the target's active policy",
+        request=PolicyWriteSerializer,
+        responses={201: PolicySerializer, **_ERRORS},
+    ),
+    update=extend_schema(summary="Replace the rules or title of an active policy", request=PolicyUpdateSerializer),
+    partial_update=extend_schema(
+        summary="Change the rules or title of an active policy", request=PolicyUpdateSerializer
+    ),
+    destroy=extend_schema(summary="Deactivate a policy (kept as history)", responses={204: None, **_ERRORS}),
+)
+class PolicyViewSet(JSONErrorsMixin, IdempotentCreateMixin, _PolicyCreate):
+    """Usage policies of the organisations the caller may write for."""
+
+    required_scopes: ClassVar[dict[str, str]] = POLICY_SCOPES
+    serializer_class = PolicySerializer
+    queryset = Policy.objects.select_related("owner")
+    parser_classes = [parsers.JSONParser, JSONLDParser]
+    renderer_classes = [JSONRenderer, JSONLDRenderer, BrowsableAPIRenderer]
+    filter_backends = ()
+    http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
+
+    # ------------------------------------------------------------------ reading
+
+    def get_queryset(self) -> QuerySet[Policy]:
+        queryset = Policy.objects.select_related("owner")
+        allowed = writable_organisations(self.request)
+        if allowed is not None:
+            queryset = queryset.filter(owner__in=allowed)
+        params = self.request.query_params
+        if params.get("active") in ("true", "false"):
+            queryset = queryset.filter(active=params["active"] == "true")
+        elif "active" in params:
+            raise ValidationError({"active": ["Use active=true or active=false."]})
+        if params.get("target_type"):
+            queryset = queryset.filter(target_type=params["target_type"])
+        if params.get("owner"):
+            try:
+                queryset = queryset.filter(owner_id=uuid.UUID(params["owner"]))
+            except ValueError:
+                raise ValidationError({"owner": ["An organisation UUID is expected."]}) from None
+        return queryset
+
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        policy = self.get_object()
+        return Response(self.get_serializer(policy).data, headers={"ETag": record_etag(policy)})
+
+    def jsonld(self, data: Any) -> Any:
+        """With Accept: application/ld+json: the ODRL document (a @graph of them for a list)."""
+        if isinstance(data, dict) and "odrl" in data:
+            return data["odrl"]
+        rows = data.get("results", data) if isinstance(data, dict) else data
+        graph = []
+        for row in rows if isinstance(rows, list) else []:
+            document = dict(row.get("odrl") or {})
+            document.pop("@context", None)
+            graph.append(document)
+        first_context = next((row["odrl"].get("@context") for row in rows if row.get("odrl")), [ODRL_CONTEXT])
+        return {"@context": first_context, "@graph": graph}
+
+    # ------------------------------------------------------------------ writing
 
     def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         partial = kwargs.pop("partial", False)

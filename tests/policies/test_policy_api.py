@@ -273,3 +273,15 @@ def test_templates_and_profile_are_public(anon_client: APIClient, db: Any) -> No
     assert body["@id"] == PROFILE_IRI
     assert {a["name"] for a in body["actions"]} == {"read", "search", "export", "aggregate", "redistribute", "modify"}
     assert any(o["name"] == "licenceCategory" and "eq" in o["operators"] for o in body["leftOperands"])
+
+
+def test_idempotent_creation(bearer_client: Any) -> None:
+    api = bearer_client(SCOPE)
+    first = api.post(URL, LICENSED, format="json", HTTP_IDEMPOTENCY_KEY="k-1")
+    again = api.post(URL, LICENSED, format="json", HTTP_IDEMPOTENCY_KEY="k-1")
+    assert first.status_code == again.status_code == 201
+    assert again["Idempotent-Replayed"] == "true"
+    assert again.json()["id"] == first.json()["id"]
+    assert Policy.objects.count() == 1
+    other = api.post(URL, {**LICENSED, "title": "autre"}, format="json", HTTP_IDEMPOTENCY_KEY="k-1")
+    assert other.status_code == 422
