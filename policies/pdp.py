@@ -473,7 +473,7 @@ def _most_useful_deny(
             if lefts == {"count"}
             else 4
         )
-        return (len(item[1]), kind)
+        return (kind, len(item[1]))  # what the subject can act on first (licence, purpose, date…)
 
     rule, failed = min(failures, key=rank)
     lefts = {c.left for c in failed}
