@@ -272,7 +272,13 @@ def _right_operand(left: str, operator: str, value: Any, path: str) -> Any:
         check = _SET_ITEMS[left]
         items = _scalars(value, operator, path)
         many = isinstance(value, list)
-        return _dedup([check(item, f"{path}[{i}]" if many else path) for i, item in enumerate(items)])
+        values = []
+        for i, item in enumerate(items):
+            where = f"{path}[{i}]" if many else path
+            if isinstance(item, dict) and left != "licenceCategory":
+                item = _unwrap(item, where, ("string", "anyURI", "token"))
+            values.append(check(item, where))
+        return _dedup(values)
     if left == "licensed":
         raw = _unwrap(value, path, ("boolean",))
         if isinstance(raw, str) and raw in ("true", "false"):

@@ -109,6 +109,15 @@ def test_a_full_document_in_the_profile() -> None:
     )
 
 
+def test_typed_values_in_lists() -> None:
+    doc = parse_odrl(
+        _constraint("purpose", "isAnyOf", [{"@value": "research", "@type": "xsd:string"}, {"@value": "touring"}])
+    )
+    assert doc.rules[0].constraints[1] == Constraint("purpose", "isAnyOf", ("research", "touring"))
+    error = refused(_constraint("purpose", "isAnyOf", [{"@value": "research", "@type": "xsd:integer"}]))
+    assert error.field == "permission[0].constraint[1].rightOperand[0]"
+
+
 def test_a_policy_without_rules_is_private() -> None:
     assert parse_odrl(document()).rules == ()
 
