@@ -30,6 +30,9 @@ and the admin do that first):
   `settings.BREAK_GLASS_MINUTES`, is journaled on the `break_glass` stream in the same transaction
   and, once committed, the owner's administrators get one email (`owner_alerted_at` records it).
 
+Every change of a block or a hidden record is journaled on the owner's `admin` stream (who, what;
+the owner's journal only, never shown to the party concerned).
+
 Errors: `django.core.exceptions.ValidationError` naming the field (the API answers 400) and
 `ControlRefused` (a `PermissionDenied` carrying a stable reason code and a sentence; the API
 answers 403 with them).
@@ -71,6 +74,8 @@ CONTROLLED_TYPES: frozenset[str] = frozenset(name for name, _label in GOVERNED_T
 REFUSED = _("Accès refusé.")
 #: The journal stream of break-glass accesses (kept apart from ordinary accesses).
 BREAK_GLASS_STREAM = "break_glass"
+#: The journal stream of changes to the controls (blocks, hidden records).
+ADMIN_STREAM = "admin"
 
 _URI_PATH = re.compile(r"/id/(?P<type>[a-z][a-z-]*)/(?P<id>[0-9a-fA-F-]{32,36})/?$")
 
@@ -259,6 +264,38 @@ def parse_record_reference(value: Any) -> tuple[str, uuid.UUID]:
         raise ValidationError({"record": [_("Identifiant d'enregistrement invalide (UUID attendu).")]}) from None
 
 
+# ---------------------------------------------------------------------------- journal of the controls
+
+
+def _journal_change(
+    action: str,
+    owner_id: uuid.UUID,
+    by: Any,
+    *,
+    record_type: str = "",
+    record_ids: Iterable[uuid.UUID] = (),
+    details: dict[str, Any] | None = None,
+) -> None:
+    """One entry on the owner's `admin` stream: who changed which control (never shown to the party)."""
+    person = by if getattr(by, "pk", None) is not None else None
+    actor = Actor(
+        user_id=person.pk if person is not None else None,
+        username=person.get_username() if person is not None else "",
+        client_id=str(getattr(by, "client_id", "") or "") if person is None else "",
+        node=str(settings.NODE_BASE_URL),
+    )
+    journal(
+        actor=actor,
+        action=action,
+        decision="permit",
+        record_type=record_type,
+        record_ids=list(record_ids),
+        owner_id=owner_id,
+        stream=ADMIN_STREAM,
+        details=details or {},
+    )
+
+
 # ---------------------------------------------------------------------------- blocks (services)
 
 
@@ -307,13 +344,15 @@ def block_party(owner: Any, *, user: Any = None, organisation: Any = None, note:
     check_block(owner, user=user, organisation=organisation)
     try:
         with transaction.atomic():
-            return Block.objects.create(
+            block = Block.objects.create(
                 owner=owner,
                 blocked_user=user,
                 blocked_organisation=organisation,
                 note=note or "",
                 created_by=by if getattr(by, "pk", None) is not None else None,
             )
+            _journal_change("block", owner.pk, by, details=_block_details(block))
+            return block
     except IntegrityError:  # the same block created concurrently
         field = "user" if user is not None else "organisation"
         raise ValidationError({field: [_("Cette partie est déjà bloquée.")]}) from None
@@ -321,7 +360,19 @@ def block_party(owner: Any, *, user: Any = None, organisation: Any = None, note:
 
 def unblock(block: Block, *, by: Any = None) -> None:
     """Lift the block: the party reads again what policies allow it, from its very next request."""
-    block.delete()
+    with transaction.atomic():
+        details = _block_details(block)
+        block.delete()
+        _journal_change("unblock", block.owner_id, by, details=details)
+
+
+def _block_details(block: Block) -> dict[str, Any]:
+    if block.blocked_user_id is not None:
+        return {
+            "blocked_user_id": block.blocked_user_id,
+            "blocked_username": getattr(block.blocked_user, "username", ""),
+        }
+    return {"blocked_organisation_id": str(block.blocked_organisation_id)}
 
 
 # ---------------------------------------------------------------------------- hidden records (services)
@@ -371,6 +422,14 @@ def hide_record(
                 created_by=by if getattr(by, "pk", None) is not None else None,
             )
             hidden.partners.set(partner_list)
+            _journal_change(
+                "hide",
+                owner.pk,
+                by,
+                record_type=target_type,
+                record_ids=[record_id],
+                details={"partners": sorted(str(partner.pk) for partner in partner_list)},
+            )
     except IntegrityError:
         raise ValidationError(
             {"record": [_("Cet enregistrement est déjà masqué : modifiez ses partenaires.")]}
@@ -380,13 +439,25 @@ def hide_record(
 
 def set_hidden_partners(hidden: HiddenRecord, partners: Iterable[Any], *, by: Any = None) -> HiddenRecord:
     """Replace the partners allowed to see a hidden record."""
-    hidden.partners.set(_partners(hidden.owner, partners))
+    partner_list = _partners(hidden.owner, partners)
+    with transaction.atomic():
+        hidden.partners.set(partner_list)
+        _journal_change(
+            "hide_partners",
+            hidden.owner_id,
+            by,
+            record_type=hidden.target_type,
+            record_ids=[hidden.target_id],
+            details={"partners": sorted(str(partner.pk) for partner in partner_list)},
+        )
     return hidden
 
 
 def unhide(hidden: HiddenRecord, *, by: Any = None) -> None:
     """Show the record again to whoever its policy allows."""
-    hidden.delete()
+    with transaction.atomic():
+        hidden.delete()
+        _journal_change("unhide", hidden.owner_id, by, record_type=hidden.target_type, record_ids=[hidden.target_id])
 
 
 # ---------------------------------------------------------------------------- break-glass (services)

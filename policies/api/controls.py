@@ -308,7 +308,7 @@ class BlockViewSet(
         organisation = _organisation(data["organisation"], "organisation") if data.get("organisation") else None
         try:
             block = controls.block_party(
-                owner, user=user, organisation=organisation, note=data["note"], by=person(request)
+                owner, user=user, organisation=organisation, note=data["note"], by=request.user
             )
         except DjangoValidationError as exc:
             raise _drf_error(exc) from None
@@ -316,7 +316,7 @@ class BlockViewSet(
 
     def perform_destroy(self, instance: Block) -> None:
         ensure_may_write_owner(self.request, instance.owner, MANAGE_SCOPE)
-        controls.unblock(instance, by=person(self.request))
+        controls.unblock(instance, by=self.request.user)
 
 
 # ---------------------------------------------------------------------------- hidden records
@@ -379,7 +379,7 @@ class HiddenRecordViewSet(
         ensure_may_write_owner(request, owner, MANAGE_SCOPE)
         try:
             hidden = controls.hide_record(
-                owner, target_type, target_id, self._partners(data["partners"]), by=person(request)
+                owner, target_type, target_id, self._partners(data["partners"]), by=request.user
             )
         except DjangoValidationError as exc:
             raise _drf_error(exc) from None
@@ -393,16 +393,14 @@ class HiddenRecordViewSet(
         incoming = HiddenRecordUpdateSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         try:
-            controls.set_hidden_partners(
-                hidden, self._partners(incoming.validated_data["partners"]), by=person(request)
-            )
+            controls.set_hidden_partners(hidden, self._partners(incoming.validated_data["partners"]), by=request.user)
         except DjangoValidationError as exc:
             raise _drf_error(exc) from None
         return Response(HiddenRecordSerializer(self.get_queryset().get(pk=hidden.pk)).data)
 
     def perform_destroy(self, instance: HiddenRecord) -> None:
         ensure_may_write_owner(self.request, instance.owner, MANAGE_SCOPE)
-        controls.unhide(instance, by=person(self.request))
+        controls.unhide(instance, by=self.request.user)
 
 
 # ---------------------------------------------------------------------------- break-glass

@@ -386,3 +386,31 @@ def test_admin_lists_break_glass_accesses_read_only(client: Any, owner: Any, out
     assert client.get("/admin/policies/breakglassaccess/add/").status_code == 403
     client.force_login(_staff_with_perms(outsider, "admin-ailleurs", "view_breakglassaccess"))
     assert "pro-diffuseur" not in client.get("/admin/policies/breakglassaccess/").content.decode()
+
+
+# ---------------------------------------------------------------------------- journal of the controls
+
+
+def test_every_change_of_a_control_is_journaled_for_the_owner(
+    owner: Any, partner: Any, outsider: Any, pro_user: Any, owner_admin: Any, venues: tuple[Any, Any]
+) -> None:
+    from dataspace.audit.models import JournalEntry
+
+    block = controls.block_party(owner, user=pro_user, note="interne", by=owner_admin)
+    controls.unblock(block, by=owner_admin)
+    hidden = controls.hide_record(owner, "venue", venues[0].pk, [partner], by=owner_admin)
+    controls.set_hidden_partners(hidden, [outsider], by=owner_admin)
+    controls.unhide(hidden, by=owner_admin)
+    entries = list(JournalEntry.objects.filter(stream="admin").order_by("seq"))
+    assert [entry.action for entry in entries] == ["block", "unblock", "hide", "hide_partners", "unhide"]
+    assert {entry.owner_id for entry in entries} == {owner.pk}
+    assert {entry.username for entry in entries} == {"admin-nord"}
+    assert entries[0].details["blocked_username"] == "pro-diffuseur"
+    assert "interne" not in str(entries[0].details)  # the private note stays in the block
+    assert entries[2].record_ids == [str(venues[0].pk)]
+    assert entries[2].details["partners"] == [str(partner.pk)]
+    assert entries[3].details["partners"] == [str(outsider.pk)]
+    # A refused change leaves no entry.
+    with pytest.raises(ValidationError):
+        controls.block_party(owner, organisation=owner, by=owner_admin)
+    assert JournalEntry.objects.filter(stream="admin").count() == 5

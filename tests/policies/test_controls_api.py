@@ -174,7 +174,10 @@ def test_tokens_need_policies_manage(bearer_client: Any, owner: Any, operator: A
     created = depositor.post(BLOCKS, {"organisation": str(operator.pk)}, format="json")
     assert created.status_code == 201, created.json()
     assert created.json()["owner"] == str(owner.pk)
+    assert created.json()["created_by"] is None
     assert len(depositor.get(BLOCKS).json()["results"]) == 1
+    entry = JournalEntry.objects.get(stream="admin")
+    assert (entry.action, entry.client_id, entry.owner_id) == ("block", depositor.oauth_client.client_id, owner.pk)
 
     without = bearer_client("referentials:read referentials:write", owner=owner)
     refused = without.get(BLOCKS)
