@@ -9,6 +9,7 @@ appear on the field they concern.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -64,6 +65,15 @@ def writable_organisations(request: HttpRequest) -> QuerySet[Organisation]:
     return Organisation.objects.filter(pk__in=[org for org, role in roles.items() if role in WRITE_ROLES])
 
 
+class IndentedJSONField(forms.JSONField):
+    """JSON shown indented in its text area (the ODRL document stays readable)."""
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, forms.fields.InvalidJSONInput):
+            return value
+        return json.dumps(value, ensure_ascii=False, indent=2, cls=self.encoder)
+
+
 def template_checkbox(name: str) -> forms.BooleanField:
     label, help_text = TEMPLATE_LABELS[name]
     return forms.BooleanField(label=label, help_text=help_text, required=False)
@@ -114,6 +124,7 @@ class PolicyAdminForm(forms.ModelForm):
     class Meta:
         model = Policy
         fields = ("owner", "target_type", "target_id", "title", "odrl")
+        field_classes = {"odrl": IndentedJSONField}
         widgets = {"odrl": forms.Textarea(attrs={"rows": 18, "cols": 100, "style": "font-family: monospace"})}
         labels = {"odrl": _("Document ODRL (JSON-LD)")}
         help_texts = {
@@ -180,7 +191,7 @@ class PolicyAdminForm(forms.ModelForm):
     def _post_clean(self) -> None:
         if self.errors:
             return  # already refused, on the right field: the model would only repeat it on the ODRL
-        super()._post_clean()
+        super()._post_clean()  # type: ignore[misc]  # ModelForm._post_clean is missing from django-stubs
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or self.cleaned_data
