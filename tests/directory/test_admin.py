@@ -57,3 +57,12 @@ def test_only_the_organisation_of_a_licence_is_editable(admin_browser: Client, r
     assert admin_browser.get("/admin/directory/licence/add/").status_code == 403
     run = LicenceImport.objects.get()
     assert admin_browser.get(f"/admin/directory/licenceimport/{run.pk}/delete/").status_code == 403
+
+
+def test_an_accepted_version_of_the_terms_is_read_only(admin_browser: Client, licensed_professional: Any) -> None:
+    from dataspace.directory.services import accept_terms
+
+    terms = TermsOfUseFactory(version="2026-1")
+    assert 'name="text"' in admin_browser.get(f"/admin/directory/termsofuse/{terms.pk}/change/").content.decode()
+    accept_terms(licensed_professional, "2026-1")
+    assert 'name="text"' not in admin_browser.get(f"/admin/directory/termsofuse/{terms.pk}/change/").content.decode()
