@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -70,6 +70,8 @@ FILE_FIELDS = (
 )
 _PROFILE_CACHE = "_dataspace_professional_profile"
 _NOT_CACHED = object()
+#: Advisory-lock key of licence imports (PostgreSQL); any constant distinct from the other locks' keys.
+_IMPORT_LOCK_KEY = 0x4C494345  # "LICE"
 _BATCH = 500
 
 
@@ -111,6 +113,7 @@ def import_licences(path: str | Path, *, now: dt.datetime | None = None) -> Lice
     parsed = read_licence_file(path)
     moment = now or timezone.now()
     with transaction.atomic():
+        _lock_licence_imports()
         run = LicenceImport.objects.create(source=str(path), invalid=len(parsed.errors))
         run.errors = [{"line": error.line, "error": error.error} for error in parsed.errors]
         existing = {licence.number: licence for licence in Licence.objects.all()}
@@ -152,6 +155,17 @@ def import_licences(path: str | Path, *, now: dt.datetime | None = None) -> Lice
         path, run.created, run.updated, run.unchanged, run.invalid,
     )  # fmt: skip
     return run
+
+
+def _lock_licence_imports() -> None:
+    """Serialise imports until the transaction ends, so two runs never create the same number twice.
+
+    PostgreSQL: a transaction-level advisory lock. SQLite: the node opens every transaction with
+    BEGIN IMMEDIATE (settings), which already holds the single write lock from the start.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_IMPORT_LOCK_KEY])
 
 
 def _organisations_by_siren(sirens: Iterable[str] | None = None) -> dict[str, Any]:
