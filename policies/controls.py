@@ -26,7 +26,8 @@ and the admin do that first):
 * `open_break_glass(subject=, target_type=, target_id=, emergency=, justification=, purpose=, now=)`:
   only a licensed professional (a current *Valide* licence on the day, `licence_standing`), for a
   named emergency, with a written justification of at least `MIN_JUSTIFICATION` characters, on a
-  record that exists and whose owner does not block the professional. The access lasts
+  record that exists, is not hidden from the professional (a hidden record is answered like a
+  missing one) and whose owner does not block the professional. The access lasts
   `settings.BREAK_GLASS_MINUTES`, is journaled on the `break_glass` stream in the same transaction
   and, once committed, the owner's administrators get one email (`owner_alerted_at` records it).
 
@@ -535,14 +536,14 @@ def open_break_glass(
         raise ControlRefused("refused", gettext("L'accès d'urgence est ouvert par une personne, pas par un logiciel."))
     _check_request(emergency, justification, purpose)
     record = find_record(target_type, target_id)
-    if record is None:
+    owner_id = owner_id_of(record) if record is not None else None
+    # A record hidden from the subject stays hidden (break-glass opens what a policy denies, not
+    # what the owner hid) and is answered exactly like a missing one: its existence is not disclosed.
+    if record is None or owner_id is None or is_hidden_from(subject, target_type, record.pk, owner_id):
         raise ValidationError({"record": [_("Aucun enregistrement de ce type et de cet identifiant sur ce nœud.")]})
     ok, code, sentence = _standing(subject, timezone.localdate(at))
     if not ok:
         raise ControlRefused(code, sentence)
-    owner_id = owner_id_of(record)
-    if owner_id is None:
-        raise ValidationError({"record": [_("Cet enregistrement n'a pas de structure propriétaire.")]})
     if is_blocked_by(subject, owner_id):
         raise ControlRefused("refused", str(REFUSED))
     licences = subject.licences_in_force(timezone.localdate(at))

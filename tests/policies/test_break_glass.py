@@ -224,6 +224,31 @@ def test_the_record_must_exist(licensed: Subject, owner: Any) -> None:
     assert not BreakGlassAccess.objects.exists()
 
 
+def test_a_hidden_record_is_answered_like_a_missing_one(
+    licensed: Subject, sheet: Any, owner: Any, venue_operator: Any, administrators: list[Any]
+) -> None:
+    missing = TechnicalSheetFactory(owner=owner, hall__owner=owner, hall__venue__owner=owner)
+    missing_id = missing.pk
+    missing.delete()
+    with pytest.raises(ValidationError) as absent:
+        open_for(licensed, sheet, target_id=missing_id)
+    controls.hide_record(owner, "technical-sheet", sheet.pk, by=administrators[0])
+    with pytest.raises(ValidationError) as hidden:
+        open_for(licensed, sheet)
+    assert hidden.value.message_dict == absent.value.message_dict
+    assert not BreakGlassAccess.objects.exists()
+    assert mail.outbox == []
+    # A partner the owner named sees the record, so it may ask for an emergency access to it.
+    controls.set_hidden_partners(owner_hidden(owner, sheet), [venue_operator], by=administrators[0])
+    assert open_for(licensed, sheet).target_id == sheet.pk
+
+
+def owner_hidden(owner: Any, record: Any) -> Any:
+    from policies.models import HiddenRecord
+
+    return HiddenRecord.objects.get(owner=owner, target_id=record.pk)
+
+
 @pytest.mark.parametrize("blocked", ["user", "organisation"])
 def test_a_blocked_party_gets_the_generic_refusal(
     licensed: Subject, pro: Any, venue_operator: Any, sheet: Any, owner: Any, administrators: list[Any], blocked: str
