@@ -6,9 +6,10 @@
   machine client acting for its owner and the structures that gave it an active mandate.
 * `request_context(request)` — the `Context`: the `purpose` query parameter (400 naming
   `purpose` outside the vocabulary) and the request's instant.
-* `guard_list(request, queryset, action)` — the queryset narrowed by `pdp.filter_queryset`, with
-  the purpose rule (one `exists()` query, only for an identified caller without a purpose whose
-  result may hold non-public data of another owner: 400 naming `purpose`).
+* `guard_list(request, queryset, action)` — the queryset narrowed by `pdp.filter_queryset`.
+  The purpose rule is then judged on the records the answer carries (`fulfil_list`): an
+  identified caller without a purpose gets a 400 naming `purpose` when one of them is another
+  owner's non-public data — in Python, without a query.
 * `fulfil_list(request, info, records)` / `guard_read(request, record)` — the obligations of what
   is returned: one journal entry per request and per owner (ids actually returned), daily
   counters, and the answer headers (`policy_headers`).
@@ -299,21 +300,23 @@ def guard_list(request: Any, queryset: QuerySet[Any], action: str = "read") -> t
     refused = pdp.terms_decision(subject)
     if refused is not None:
         raise PolicyDenied(refused)
-    filtered, info = pdp.filter_queryset(subject, action, queryset, context)
-    if info.purpose_needed is not None and filtered.filter(info.purpose_needed).exists():
-        raise _purpose_missing()
-    return filtered, info
+    return pdp.filter_queryset(subject, action, queryset, context)
 
 
 def fulfil_list(info: pdp.PermitInfo, records: Iterable[Any]) -> dict[str, str]:
     """Carry out the obligations of the records actually returned; the answer headers to add.
 
     One journal entry per owner whose grant asks for it, listing the ids returned; daily counters
-    taken once per rule.
+    taken once per rule. An identified caller without a purpose gets a 400 naming `purpose` when
+    one of these records is another owner's non-public data: the purpose rule is judged on what
+    the answer would actually carry (no query of its own).
     """
     by_owner: dict[uuid.UUID | None, list[Any]] = defaultdict(list)
     for record in records:
-        by_owner[pdp.owner_of(record)].append(record)
+        owner_id = pdp.owner_of(record)
+        if info.needs_purpose(record.pk, owner_id):
+            raise _purpose_missing()
+        by_owner[owner_id].append(record)
     pdp.take_counts(info, {owner: [r.pk for r in items] for owner, items in by_owner.items()})
     obligations = Obligations()
     for owner_id, items in by_owner.items():

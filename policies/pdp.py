@@ -700,8 +700,17 @@ class PermitInfo:
     owners: dict[uuid.UUID, Grant | None] = field(default_factory=dict)
     #: Records with an override (of owners the subject does not act for): grant or None.
     records: dict[uuid.UUID, Grant | None] = field(default_factory=dict)
-    #: The records of the result the purpose rule applies to (None: none can be).
+    #: An identified subject gave no purpose: a returned record under a non-public grant needs one.
+    purpose_pending: bool = False
+    #: The records of the result the purpose rule applies to, as a `Q` (None: none can be).
     purpose_needed: Q | None = None
+
+    def needs_purpose(self, record_id: uuid.UUID, owner_id: uuid.UUID | None) -> bool:
+        """Does returning this record need the purpose the subject did not give?"""
+        if not self.purpose_pending:
+            return False
+        grant = self.grant_for(record_id, owner_id)
+        return grant is not None and grant is not OWNER_GRANT and not grant.public
 
     def grant_for(self, record_id: uuid.UUID, owner_id: uuid.UUID | None) -> Grant | None:
         if self.everything or (owner_id is not None and owner_id in self.acting_for):
@@ -796,17 +805,50 @@ def filter_queryset(
     if permitted_records:
         condition |= Q(pk__in=permitted_records)
 
-    from policies.controls import blocking_owner_ids, hidden_exclusion
+    from policies.controls import hidden_exclusion
 
-    blocked = set(blocking_owner_ids(subject)) - acting
-    if blocked:
-        condition &= ~owned_by(model, blocked)
+    blocking = blocking_owners(subject)
+    if blocking is not None:
+        condition &= ~owned_by_subquery(model, blocking)
     hidden = hidden_exclusion(subject, record_type)
     if hidden:
         condition &= ~hidden
     if pending:
+        info.purpose_pending = True
         info.purpose_needed = _purpose_needed(model, info)
     return (queryset.filter(condition) if condition else queryset), info
+
+
+def blocking_owners(subject: Subject) -> QuerySet[Any] | None:
+    """The owners that block the subject, as a subquery (lists filter with it: no query of its own).
+
+    Same parties as `policies.controls.blocking_owner_ids`: the subject's account, its professional
+    organisation and the organisations it acts for; owners it acts for and superusers are exempt.
+    """
+    from policies.controls import subject_organisations as organisations_of
+    from policies.models import Block
+
+    if subject.is_superuser or subject.kind == "anonymous":
+        return None
+    parties = Q()
+    if subject.user_id is not None:
+        parties |= Q(blocked_user_id=subject.user_id)
+    organisations = organisations_of(subject)
+    if organisations:
+        parties |= Q(blocked_organisation_id__in=organisations)
+    if not parties:
+        return None
+    blocks = Block.objects.filter(parties)
+    if subject.acts_for:
+        blocks = blocks.exclude(owner_id__in=subject.acts_for)
+    return blocks.values("owner_id")
+
+
+def owned_by_subquery(model: type[Model], owners: QuerySet[Any]) -> Q:
+    """Records of `model` whose owner is in the `owners` subquery (see `owned_by`)."""
+    if getattr(model, "record_type", "") == "organisation":
+        return Q(owner_id__in=owners) | Q(owner__isnull=True, pk__in=owners)
+    return Q(owner_id__in=owners)
 
 
 def _purpose_needed(model: type[Model], info: PermitInfo) -> Q | None:

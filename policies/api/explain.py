@@ -317,7 +317,7 @@ class ExplainView(JSONErrorsMixin, APIView):
         return Response(
             {
                 "record": {
-                    "uri": record.uri,
+                    "uri": getattr(record, "uri", ""),
                     "type": target_type,
                     "id": str(target_id),
                     "owner": {"id": str(owner_id) if owner_id else None, "name": owner_name},
