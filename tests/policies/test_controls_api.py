@@ -373,6 +373,10 @@ def test_a_blocked_professional_is_refused_without_being_told_why(
     assert {item["name"] for item in listing.json()["results"]} == {"Salle voisine"}
     assert b"bloqu" not in listing.content.lower()
     assert b"block" not in listing.content.lower()
+    exported = pro_api.get("/api/v1/venues/", {"format": "csv", "fields": "name"})
+    assert exported.status_code == 200
+    assert "Salle voisine" in exported.getvalue().decode()
+    assert "Salle du Nord" not in exported.getvalue().decode()
     # Others still read the owner's data; lifting the block gives it back.
     assert pro_api.get(f"/api/v1/venues/{VenueFactory(owner=other).pk}/").status_code == 200
     [block] = session(owner_admin).get(BLOCKS).json()["results"]
