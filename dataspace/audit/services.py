@@ -161,10 +161,21 @@ def _fit(value: Any, name: str) -> str:
 # ---------------------------------------------------------------------------- writing
 
 
-def lock_journal() -> None:
-    """Serialise journal writers until the current transaction ends (no-op off PostgreSQL)."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
+def lock_journal(*, asynchronous_commit: bool = False) -> None:
+    """Serialise journal writers until the current transaction ends (no-op off PostgreSQL).
+
+    With `asynchronous_commit`, the same statement also sets `synchronous_commit` off for this
+    transaction only (`set_config(..., true)` is `SET LOCAL`): its COMMIT does not wait for the WAL
+    flush. Only for a transaction that holds nothing but the journal entry.
+    """
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        if asynchronous_commit:
+            cursor.execute(
+                "SELECT set_config('synchronous_commit', 'off', true), pg_advisory_xact_lock(%s)", [JOURNAL_LOCK_KEY]
+            )
+        else:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [JOURNAL_LOCK_KEY])
 
 
@@ -222,13 +233,77 @@ def journal(
         reason=str(reason or ""),
         details=_plain_json(payload),
     )
+    # A transaction of our own holds only this entry: it may commit without waiting for the WAL
+    # flush (JOURNAL_SYNCHRONOUS_COMMIT off). Inside the caller's transaction, its commit decides.
+    asynchronous = not settings.JOURNAL_SYNCHRONOUS_COMMIT and not transaction.get_connection().in_atomic_block
+    if connection.vendor == "postgresql" and _append_in_one_statement(entry, asynchronous):
+        return entry
     with transaction.atomic():
-        lock_journal()
+        lock_journal(asynchronous_commit=asynchronous)
         head = JournalEntry.objects.order_by("-seq").values_list("seq", "hash").first()
         entry.seq, entry.prev_hash = (head[0] + 1, head[1]) if head else (1, GENESIS_HASH)
         entry.hash = entry_hash(entry.__dict__)
         entry.save()
     return entry
+
+
+#: The columns audit_journal_append() takes after its five leading arguments, in order.
+_APPEND_COLUMNS = (
+    "stream",
+    "at",
+    "user_id",
+    "username",
+    "organisation_id",
+    "organisation_name",
+    "licence_number",
+    "client_id",
+    "node",
+    "action",
+    "record_type",
+    "record_ids",
+    "owner_id",
+    "subject_person_id",
+    "purpose",
+    "decision",
+    "reason_code",
+    "reason",
+    "details",
+)
+_JSON_COLUMNS = frozenset({"record_ids", "details"})
+_APPEND_SQL = (  # placeholders only: no value is ever interpolated
+    "SELECT new_seq, new_prev_hash, new_hash FROM audit_journal_append(%s, %s, %s, %s, %s, "  # noqa: S608
+    + ", ".join("%s::jsonb" if name in _JSON_COLUMNS else "%s" for name in _APPEND_COLUMNS)
+    + ")"
+)
+
+
+def _append_in_one_statement(entry: JournalEntry, asynchronous: bool) -> bool:
+    """PostgreSQL: lock, read the head, hash and insert in one round trip (migration 0002).
+
+    The canonical JSON is built here with two unique placeholders, for prev_hash and seq, and
+    handed over in three pieces; the function fills them in and hashes. False (nothing written)
+    if the pieces cannot be cut cleanly, so the caller takes the general path.
+    """
+    prev_slot, seq_slot = f"prev-{uuid.uuid4().hex}", f"seq-{uuid.uuid4().hex}"
+    text = canonical_json({**entry.__dict__, "prev_hash": prev_slot, "seq": seq_slot}).decode("utf-8")
+    prev_mark, seq_mark = f'"{prev_slot}"', f'"{seq_slot}"'
+    if text.count(prev_mark) != 1 or text.count(seq_mark) != 1 or text.index(prev_mark) > text.index(seq_mark):
+        return False
+    head, rest = text.split(prev_mark)
+    middle, tail = rest.split(seq_mark)
+    values = [
+        json.dumps(getattr(entry, name), ensure_ascii=False)
+        if name in ("record_ids", "details")
+        else getattr(entry, name)
+        for name in _APPEND_COLUMNS
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(_APPEND_SQL, [JOURNAL_LOCK_KEY, asynchronous, head + '"', '"' + middle, tail, *values])
+        row = cursor.fetchone()
+    entry.seq, entry.prev_hash, entry.hash = row
+    entry._state.adding = False
+    entry._state.db = connection.alias
+    return True
 
 
 # ---------------------------------------------------------------------------- seals

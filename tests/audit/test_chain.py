@@ -159,3 +159,31 @@ def test_concurrent_writers_keep_one_linear_chain() -> None:
     assert [row["seq"] for row in rows] == list(range(1, writers * per_writer + 1))
     assert all(row["prev_hash"] == before["hash"] for before, row in itertools.pairwise(rows))
     assert services.verify_chain().ok
+
+
+def test_awkward_content_hashes_the_same_when_read_back() -> None:
+    """On PostgreSQL the entry is hashed by audit_journal_append(); verify_chain recomputes it in Python."""
+    details = {
+        "prev_hash": "not the chain's",
+        "seq": "nor this",
+        "quote": 'il a dit "non" \\ puis «\u00a0oui\u00a0»',
+        "emoji": "🎭",
+        "separator": "ligne\u2028suivante",
+        "nested": {"b": [1, 2.5, None, True], "a": {}},
+    }
+    entry = write(uuid.uuid4(), details=details, reason='Motif : « accès » "refusé"', actor=Actor(username="zoé"))
+    row = JournalEntry.objects.values().get(seq=entry.seq)
+    assert row["details"] == details
+    assert entry_hash(row) == row["hash"] == entry.hash
+    assert services.verify_chain().ok
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_entry_costs_one_statement_on_postgresql(django_assert_num_queries: Any) -> None:
+    """PostgreSQL: lock, head, hash and insert in one call of audit_journal_append() (autocommit);
+    SQLite: BEGIN IMMEDIATE serialises writers, then the head, the insert and COMMIT."""
+    write(uuid.uuid4())
+    with django_assert_num_queries(1 if connection.vendor == "postgresql" else 4):
+        entry = write(uuid.uuid4())
+    assert entry.seq == 2
+    assert entry.prev_hash == JournalEntry.objects.get(seq=1).hash
