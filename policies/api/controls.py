@@ -35,7 +35,7 @@ from rest_framework.response import Response
 
 from dataspace.api.auth import bearer_token, machine_client, person
 from dataspace.api.mixins import JSONErrorsMixin
-from dataspace.api.permissions import InsufficientScope, ensure_may_write_owner, staff_roles
+from dataspace.api.permissions import WRITE_ROLES, InsufficientScope, ensure_may_write_owner, staff_roles
 from policies import controls
 from policies.language import PURPOSES
 from policies.models import Block, BreakGlassAccess, HiddenRecord
@@ -115,11 +115,8 @@ def _default_owner(request: Request, given: Any) -> Any:
     if client is not None:
         return client.owner
     user = person(request)
-    writable = [
-        org
-        for org, role in (staff_roles(user) if user is not None else {}).items()
-        if role in {"administrator", "editor"}
-    ]
+    roles = staff_roles(user) if user is not None else {}
+    writable = [organisation for organisation, role in roles.items() if role in WRITE_ROLES]
     if len(writable) != 1:
         raise exceptions.ValidationError({"owner": [_("Précisez la structure (owner) pour laquelle vous agissez.")]})
     return _organisation(writable[0], "owner")
