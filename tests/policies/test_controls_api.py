@@ -465,3 +465,43 @@ def test_break_glass_opens_one_denied_record_for_its_duration(
     assert after.json()["error"] == "no_permission"
     [access] = pro_api.get(BREAK_GLASS).json()["results"]
     assert access["active"] is False
+
+
+# ---------------------------------------------------------------------------- query counts
+
+
+def _queries(api: APIClient, url: str) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        assert api.get(url).status_code == 200
+    return len(captured)
+
+
+def test_control_lists_do_not_grow_with_their_length(owner: Any, owner_admin: Any, operator: Any) -> None:
+    api = session(owner_admin)
+    partners = [OrganisationFactory() for _ in range(3)]
+    now = timezone.now()
+
+    def add(count: int) -> None:
+        for _ in range(count):
+            controls.block_party(owner, user=UserFactory(), by=owner_admin)
+            controls.hide_record(owner, "venue", VenueFactory(owner=owner).pk, partners, by=owner_admin)
+            BreakGlassAccess.objects.create(
+                user=UserFactory(),
+                organisation=operator,
+                owner=owner,
+                target_type="venue",
+                target_id=VenueFactory(owner=owner).pk,
+                emergency="medical",
+                justification=JUSTIFICATION,
+                created_at=now,
+                expires_at=now + dt.timedelta(hours=1),
+            )
+
+    add(2)
+    few = {url: _queries(api, url) for url in (BLOCKS, HIDDEN, ALERTS)}
+    add(8)
+    many = {url: _queries(api, url) for url in (BLOCKS, HIDDEN, ALERTS)}
+    assert many == few
