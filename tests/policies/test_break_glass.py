@@ -278,7 +278,9 @@ def test_on_a_registry_node_the_current_terms_must_be_accepted(licensed: Subject
     from dataspace.directory.services import publish_terms
 
     settings.NODE_ROLES = ["registry"]
-    publish_terms("2026-11", "Conditions d'utilisation du registre.", published_at=NOW - dt.timedelta(days=1))
+    publish_terms(
+        "2026-11", "Conditions d'utilisation du registre.", published_at=dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
+    )
     with pytest.raises(controls.ControlRefused) as refused:
         open_for(licensed, sheet)
     assert refused.value.reason_code == "terms_not_accepted"
