@@ -187,3 +187,13 @@ def test_one_entry_costs_one_statement_on_postgresql(django_assert_num_queries: 
         entry = write(uuid.uuid4())
     assert entry.seq == 2
     assert entry.prev_hash == JournalEntry.objects.get(seq=1).hash
+
+
+@pytest.mark.django_db(transaction=True)
+def test_synchronous_commit_switch_writes_the_same_chain(settings: Any) -> None:
+    settings.JOURNAL_SYNCHRONOUS_COMMIT = True
+    first = write(uuid.uuid4())
+    settings.JOURNAL_SYNCHRONOUS_COMMIT = False
+    second = write(uuid.uuid4())
+    assert second.prev_hash == first.hash
+    assert services.verify_chain().ok
