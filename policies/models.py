@@ -23,7 +23,7 @@ from django.utils.translation import gettext_lazy as _
 from dataspace.referentials.models import OwnedRecord
 
 #: Record types a policy may govern (the shared referentials; directory entries come with consent).
-GOVERNED_TYPES: tuple[tuple[str, str], ...] = (
+GOVERNED_TYPES: tuple[tuple[str, Any], ...] = (  # (name, lazily translated label)
     ("organisation", _("organisations")),
     ("venue", _("lieux")),
     ("hall", _("salles")),
