@@ -311,23 +311,32 @@ def fulfil_list(info: pdp.PermitInfo, records: Iterable[Any]) -> dict[str, str]:
     one of these records is another owner's non-public data: the purpose rule is judged on what
     the answer would actually carry (no query of its own).
     """
-    by_owner: dict[uuid.UUID | None, list[Any]] = defaultdict(list)
+    by_owner: dict[uuid.UUID | None, list[tuple[Any, pdp.Grant]]] = defaultdict(list)
+    owner_grants: dict[uuid.UUID | None, pdp.Grant | None] = {}
     for record in records:
         owner_id = pdp.owner_of(record)
-        if info.needs_purpose(record.pk, owner_id):
+        if record.pk in info.records:
+            grant = info.grant_for(record.pk, owner_id)
+        else:  # without an override, the grant is the owner's: computed once per owner
+            if owner_id not in owner_grants:
+                owner_grants[owner_id] = info.grant_for(record.pk, owner_id)
+            grant = owner_grants[owner_id]
+        if grant is None:
+            continue
+        if info.purpose_pending and grant is not pdp.OWNER_GRANT and not grant.public:
             raise _purpose_missing()
-        by_owner[owner_id].append(record)
-    pdp.take_counts(info, {owner: [r.pk for r in items] for owner, items in by_owner.items()})
+        by_owner[owner_id].append((record, grant))
+    pdp.take_counts(info, {owner: [record.pk for record, _g in items] for owner, items in by_owner.items()})
     obligations = Obligations()
     for owner_id, items in by_owner.items():
         journaled: list[uuid.UUID] = []
         journal_decision: Decision | None = None
-        for record in items:
-            grant = info.grant_for(record.pk, owner_id)
-            if grant is None:
-                continue
+        seen: set[int] = set()
+        for record, grant in items:
             decision = grant.decision
-            obligations.add(decision.obligations, owner_name(record), decision.policy_uid)
+            if id(grant) not in seen:
+                seen.add(id(grant))
+                obligations.add(decision.obligations, owner_name(record), decision.policy_uid)
             if _journal_stream(decision.obligations):
                 journaled.append(record.pk)
                 journal_decision = journal_decision or decision
