@@ -87,7 +87,7 @@ def _fixture() -> tuple[list[Any], Any]:
     from django.utils import timezone
 
     company = Organisation.objects.create(name="Compagnie du Banc d'Essai")
-    user = get_user_model().objects.create_user(username="pro-bench", password="not-used-here-1234")
+    user = get_user_model().objects.create_user(username="pro-bench")  # no password: it reads with a token
     ProfessionalAccount.objects.create(user=user, organisation=company, verified_at=timezone.now())
     Licence.objects.create(
         number="2-PLATESV-D-2025-000999",
