@@ -41,7 +41,8 @@ def test_staff_see_their_journal_with_break_glass_apart_at_the_top(theatre: Any)
         minutes=5,
         stream="break_glass",
         actor=Actor(username="urgence.regie"),
-        reason="Accès d'urgence : panne de la régie",
+        reason="Accès d'urgence justifié.",
+        details={"emergency": "safety", "justification": "Panne de la régie, fiche technique requise"},
     )
     write(OrganisationFactory(), actor=Actor(username="ailleurs"))
     response = member(theatre).get(URL)
@@ -52,6 +53,7 @@ def test_staff_see_their_journal_with_break_glass_apart_at_the_top(theatre: Any)
     assert urgent_section < page.index("urgence.regie") < page.index('id="titre-entrees"')
     assert page.index('id="titre-entrees"') < page.index("lecture.ordinaire")
     assert page.count("urgence.regie") == 1  # shown apart, not twice
+    assert "Justification : « Panne de la régie, fiche technique requise »" in page
     assert "ailleurs" not in page  # another structure's journal
 
 
