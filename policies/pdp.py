@@ -36,7 +36,10 @@ returned `PermitInfo` says, per owner and per overridden record, which grant (ob
 counters) let each returned record through.
 
 Compiled policies are cached per process, keyed by `policies.services.policy_generation()`: one
-cheap cache read per request, no query while no policy changed.
+cheap cache read per request, no query while no policy changed. The cache also knows which record
+types have hidden records and whether any block exists, so that lists add those subqueries only
+when they can exclude something; saving or deleting a block or a hidden record refreshes it at
+once in this process and, through the generation bumped on commit, in the others.
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ from typing import Any, Literal
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Model, Q, QuerySet
+from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -151,6 +155,10 @@ class PolicyIndex:
     defaults: dict[str, CompiledPolicy] = field(default_factory=dict)
     #: Left operands used by some policy (e.g. "region": the subject needs its region).
     operands: frozenset[str] = frozenset()
+    #: Record types with at least one hidden record, and whether any block exists: lists add the
+    #: hidden-record and block subqueries only when they can exclude something.
+    hidden_types: frozenset[str] = frozenset()
+    any_block: bool = False
 
     def default(self, record_type: str) -> CompiledPolicy:
         compiled = self.defaults.get(record_type)
@@ -175,6 +183,22 @@ class PolicyIndex:
 
 _index_lock = threading.Lock()
 _index: PolicyIndex | None = None
+#: Set when this process saved or deleted a block or hidden record (other processes learn it from
+#: the policy generation, bumped on commit).
+_controls_changed = False
+
+
+def _on_control_change(**_kwargs: Any) -> None:
+    global _controls_changed  # the per-process cache of compiled policies
+    from policies.services import bump_policy_generation
+
+    _controls_changed = True
+    transaction.on_commit(bump_policy_generation)
+
+
+for _signal in (post_save, post_delete):
+    for _sender in ("policies.Block", "policies.HiddenRecord"):
+        _signal.connect(_on_control_change, sender=_sender, dispatch_uid=f"pdp-{_signal}-{_sender}")
 
 
 def _deny_all(uid: str) -> PolicyDoc:
@@ -202,6 +226,10 @@ def _build_index(generation: Any) -> PolicyIndex:
             compiled = CompiledPolicy(doc=doc, scope="record", policy_id=policy.pk, owner_id=policy.owner_id)
             index.records.setdefault(policy.target_type, {})[policy.target_id] = compiled
     index.operands = frozenset(operands)
+    from policies.models import Block, HiddenRecord
+
+    index.hidden_types = frozenset(HiddenRecord.objects.values_list("target_type", flat=True).distinct())
+    index.any_block = Block.objects.exists()
     return index
 
 
@@ -210,12 +238,14 @@ def policy_index() -> PolicyIndex:
     global _index  # the per-process cache of compiled policies
     from policies.services import policy_generation
 
+    global _controls_changed  # the per-process cache of compiled policies
     generation = policy_generation()
     current = _index
-    if current is not None and current.generation == generation:
+    if current is not None and current.generation == generation and not _controls_changed:
         return current
     with _index_lock:
-        if _index is None or _index.generation != generation:
+        if _index is None or _index.generation != generation or _controls_changed:
+            _controls_changed = False
             _index = _build_index(generation)
         return _index
 
@@ -807,10 +837,10 @@ def filter_queryset(
 
     from policies.controls import hidden_exclusion
 
-    blocking = blocking_owners(subject)
+    blocking = blocking_owners(subject) if index.any_block else None
     if blocking is not None:
         condition &= ~owned_by_subquery(model, blocking)
-    hidden = hidden_exclusion(subject, record_type)
+    hidden = hidden_exclusion(subject, record_type) if record_type in index.hidden_types else None
     if hidden:
         condition &= ~hidden
     if pending:
