@@ -50,6 +50,7 @@ from policies.subject import ANONYMOUS, Subject
 
 _SUBJECT_ATTR = "_policies_subject"
 _CONTEXT_ATTR = "_policies_context"
+_INDEX_ATTR = "_policies_index"
 
 
 class PolicyDenied(exceptions.PermissionDenied):
@@ -88,7 +89,7 @@ def build_subject(request: Any) -> Subject:
     from dataspace.api.permissions import staff_roles
 
     node = str(settings.NODE_BASE_URL)
-    needs_region = "region" in pdp.policy_index().operands
+    needs_region = "region" in request_index(request).operands
     client = machine_client(request)
     if client is not None:
         acts_for = {client.owner_id} if client.owner_id is not None else set()
@@ -117,6 +118,17 @@ def build_subject(request: Any) -> Subject:
     if needs_region:
         subject = dataclasses.replace(subject, region=_region(subject.organisation_id))
     return subject
+
+
+def request_index(request: Any) -> pdp.PolicyIndex:
+    """The compiled policies this request decides with (one cache read per request)."""
+    django_request = _django_request(request)
+    cached = getattr(django_request, _INDEX_ATTR, None)
+    if isinstance(cached, pdp.PolicyIndex):
+        return cached
+    index = pdp.policy_index()
+    setattr(django_request, _INDEX_ATTR, index)
+    return index
 
 
 def subject_for_request(request: Any) -> Subject:
@@ -175,7 +187,9 @@ def request_context(request: Any) -> pdp.Context:
     if isinstance(cached, pdp.Context):
         return cached
     params = getattr(request, "query_params", None) or django_request.GET
-    context = pdp.Context(purpose=parse_purpose(params.get("purpose")), now=timezone.now())
+    context = pdp.Context(
+        purpose=parse_purpose(params.get("purpose")), now=timezone.now(), index=request_index(request)
+    )
     setattr(django_request, _CONTEXT_ATTR, context)
     return context
 

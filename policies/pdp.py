@@ -100,6 +100,8 @@ class Context:
     dry_run: bool = False
     #: Apply the purpose rule (step 6). Explain without a purpose turns it off to show the policy.
     require_purpose: bool = True
+    #: The compiled policies to decide with (a request reads them once); None: `policy_index()`.
+    index: PolicyIndex | None = field(default=None, compare=False, repr=False)
 
     def at(self) -> dt.datetime:
         return self.now or timezone.now()
@@ -687,7 +689,7 @@ def decide(
         granted = _object_grant(subject, resource)
         if granted is not None:
             return granted
-    compiled = policy_index().policy_for(ref)
+    compiled = (ctx.index or policy_index()).policy_for(ref)
     now = ctx.at()
     pending = subject.kind != "anonymous" and ctx.require_purpose and not ctx.purpose and action in READ_ACTIONS
     request = _Request(
@@ -795,7 +797,7 @@ def filter_queryset(
     refused_terms = terms_decision(subject)
     now = ctx.at()
     pending = subject.kind != "anonymous" and ctx.require_purpose and not ctx.purpose and action in READ_ACTIONS
-    index = policy_index()
+    index = ctx.index or policy_index()
     datasets = index.datasets.get(record_type, {})
     overrides = index.records.get(record_type, {})
 
