@@ -323,3 +323,47 @@ def test_an_odrl_modify_permission_lets_a_partner_write_and_is_journaled(owner: 
         bearer_client("referentials:write").patch(f"{VENUES}{venue.pk}/", {"city": "X"}, format="json").status_code
         == 403
     )
+
+
+def test_a_co_producers_write_through_its_grant_is_journaled(bearer_client: Any) -> None:
+    from dataspace.referentials.permissions import sync_host_grants
+    from tests.factories import HallFactory, ProductionFactory
+
+    producer, coproducer = OrganisationFactory(name="Théâtre A"), OrganisationFactory(name="Scène B")
+    production = ProductionFactory(owner=producer)
+    production.coproducers.set([coproducer])
+    hosted = PerformanceFactory(
+        production=production, owner=producer, hall=HallFactory(venue=VenueFactory(owner=coproducer), owner=coproducer)
+    )
+    sync_host_grants(production)
+    editor = UserFactory()
+    StaffMembership.objects.create(user=editor, organisation=coproducer, role="editor")
+    api = bearer_client("referentials:write referentials:read", user=editor)
+    response = api.patch(f"/api/v1/performances/{hosted.pk}/", {"capacity": 321}, format="json")
+    assert response.status_code == 200, response.content
+    entry = JournalEntry.objects.get(owner_id=producer.pk, action="modify")
+    assert (entry.decision, entry.reason_code, entry.user_id) == ("permit", "object_grant", editor.pk)
+    assert entry.record_ids == [str(hosted.pk)]
+
+
+def test_a_break_glass_read_is_permitted_and_journaled_apart(owner: Any, pro: Any) -> None:
+    from policies.models import BreakGlassAccess
+
+    venue = VenueFactory(owner=owner)
+    save(owner, templates=[])  # nobody but the owner
+    reader = pro(2)
+    url = f"{VENUES}{venue.pk}/?purpose=programming"
+    assert reader.get(url).status_code == 403
+    BreakGlassAccess.objects.create(
+        user=reader.user,
+        owner=owner,
+        target_type="venue",
+        target_id=venue.pk,
+        emergency="public_safety",
+        justification="Évacuation : les secours demandent les plans et jauges de la grande salle.",
+        expires_at=timezone.now() + dt.timedelta(hours=1),
+    )
+    assert reader.get(url).status_code == 200
+    entry = JournalEntry.objects.get(owner_id=owner.pk, decision="permit")
+    assert (entry.stream, entry.reason_code) == ("break_glass", "break_glass")
+    assert str(venue.pk) not in ids(reader.get(f"{VENUES}?purpose=programming"))  # one record, never lists
