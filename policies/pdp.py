@@ -669,9 +669,14 @@ def decide(
         return _owner_decision()
     from policies.controls import active_break_glass, blocking_owner_ids, is_hidden_from
 
-    if owner_id is not None and owner_id in blocking_owner_ids(subject):
+    index = ctx.index or policy_index()
+    if index.any_block and owner_id is not None and owner_id in blocking_owner_ids(subject):
         return _deny("refused")
-    if ref.record_id is not None and is_hidden_from(subject, ref.record_type, ref.record_id, owner_id):
+    if (
+        ref.record_id is not None
+        and ref.record_type in index.hidden_types
+        and is_hidden_from(subject, ref.record_type, ref.record_id, owner_id)
+    ):
         return _deny("hidden")
     if not ctx.dry_run and action == "read" and ref.record_id is not None and subject.kind != "anonymous":
         access = active_break_glass(subject, ref.record_type, ref.record_id)
@@ -689,7 +694,7 @@ def decide(
         granted = _object_grant(subject, resource)
         if granted is not None:
             return granted
-    compiled = (ctx.index or policy_index()).policy_for(ref)
+    compiled = index.policy_for(ref)
     now = ctx.at()
     pending = subject.kind != "anonymous" and ctx.require_purpose and not ctx.purpose and action in READ_ACTIONS
     request = _Request(
