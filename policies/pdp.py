@@ -839,7 +839,7 @@ def filter_queryset(
     permitted_records = [record for record, grant in info.records.items() if grant is not None]
     if denied_records:
         condition &= ~Q(pk__in=denied_records)
-    if permitted_records:
+    if permitted_records and condition:  # (an empty Q means every record: OR-ing would narrow it)
         condition |= Q(pk__in=permitted_records)
 
     from policies.controls import hidden_exclusion

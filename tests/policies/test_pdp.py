@@ -294,6 +294,14 @@ def test_record_override_may_close_one_record_of_a_public_dataset(owner: Any, ve
     assert list(visible) == [other]
 
 
+def test_a_permitting_override_on_a_public_dataset_keeps_every_record(owner: Any, venue: Any) -> None:
+    others = [VenueFactory(owner=owner) for _ in range(2)]
+    save(owner, target_id=venue.pk, templates=[{"name": "public"}, {"name": "no_redistribution"}])
+    visible, info = pdp.filter_queryset(ANONYMOUS, "read", type(venue).objects.filter(owner=owner))
+    assert set(visible) == {venue, *others}
+    assert info.grant_for(venue.pk, owner.pk) is not info.grant_for(others[0].pk, owner.pk)
+
+
 # ---------------------------------------------------------------------------- DMP controls
 
 
