@@ -424,3 +424,46 @@ def test_organisations_describing_themselves_are_their_own_owner() -> None:
     visible, _info = pdp.filter_queryset(ANONYMOUS, "read", Organisation.objects.all())
     assert structure not in visible
     assert decide(staff_of(structure.pk), structure).reason_code == "owner"
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_filter_queryset_agrees_with_decide_on_random_combinations(seed: int) -> None:
+    import random
+
+    from dataspace.referentials.models import Venue
+    from policies.services import deactivate_policy
+
+    rng = random.Random(seed)
+    partner = OrganisationFactory()
+    owners = [OrganisationFactory() for _ in range(3)]
+    choices: list[list[dict[str, Any]] | None] = [
+        None,
+        [{"name": "public"}],
+        [{"name": "licensed_only", "categories": [2]}],
+        [],
+        [{"name": "named_partners", "organisations": [str(partner.pk)]}],
+        [{"name": "public"}, {"name": "purpose_limited", "purposes": ["research"]}],
+    ]
+    venues = []
+    for owner in owners:
+        dataset = rng.choice(choices)
+        if dataset is not None:
+            save(owner, templates=dataset)
+        for _ in range(3):
+            venue = VenueFactory(owner=owner)
+            venues.append(venue)
+            override = rng.choice([None, None, [{"name": "public"}], [], [{"name": "licensed_only"}]])
+            if override is not None:
+                policy = save(owner, target_id=venue.pk, templates=override)
+                if rng.random() < 0.2:
+                    deactivate_policy(policy)
+                    pdp.forget_compiled_policies()
+            if rng.random() < 0.2:
+                HiddenRecord.objects.create(owner=owner, target_type="venue", target_id=venue.pk)
+    subjects = [ANONYMOUS, licensed(1), licensed(2), client_of(partner.pk), staff_of(owners[0].pk), professional()]
+    for purpose in ("programming", "research"):
+        context = pdp.Context(purpose=purpose, now=NOW)
+        for subject in subjects:
+            expected = {v.pk for v in venues if decide(subject, v, purpose=purpose, dry_run=True).permitted}
+            visible, _info = pdp.filter_queryset(subject, "read", Venue.objects.all(), context)
+            assert {v.pk for v in visible} == expected, (seed, subject, purpose)
