@@ -16,8 +16,8 @@ lines. The same request mix (9 requests: permits and denies of each kind) runs o
 the three must agree on every decision before anything is measured.
 
 Ratios: ours ÷ cedarpy, ours ÷ pycasbin, and ours ÷ the faster of the two (DESIGN.md §8: ≥ 1).
-Details add `decide()` on a record (which also looks up hidden records and break-glass accesses in
-the database: one or two indexed queries), for information.
+Details add `decide()` on a record (which also looks up the subject's break-glass accesses in the
+database, and hidden records when some exist: one or two indexed queries), for information.
 
 Usage: python bench/bench_pdp.py            (all databases; JSON result lines)
        python bench/bench_pdp.py --child    (internal: one database, from DATABASE_URL)
@@ -283,7 +283,7 @@ def child() -> int:
                     "cedarpy per round": " / ".join(f"{r:,.0f}" for r in per_round["cedarpy"]),
                     "pycasbin per round": " / ".join(f"{r:,.0f}" for r in per_round["pycasbin"]),
                     "queries per mix, dataset decisions (blocks memoised per subject)": dataset_queries,
-                    "ours on a record (hidden, break-glass looked up) decisions/s": round(record_rate, 1),
+                    "ours on a record (break-glass looked up; hidden records only when some exist) decisions/s": round(record_rate, 1),
                     "queries per mix on a record": record_queries,
                     "rounds": f"{ROUNDS} x {loops * len(MIX)} decisions per engine (+{WARMUP} warm-up)",
                     "setup (migrate + policy) s": round(setup_s, 1),
