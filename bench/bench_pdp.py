@@ -283,7 +283,9 @@ def child() -> int:
                     "cedarpy per round": " / ".join(f"{r:,.0f}" for r in per_round["cedarpy"]),
                     "pycasbin per round": " / ".join(f"{r:,.0f}" for r in per_round["pycasbin"]),
                     "queries per mix, dataset decisions (blocks memoised per subject)": dataset_queries,
-                    "ours on a record (break-glass looked up; hidden records only when some exist) decisions/s": round(record_rate, 1),
+                    "ours on a record (break-glass looked up; hidden records only when some exist) decisions/s": round(
+                        record_rate, 1
+                    ),
                     "queries per mix on a record": record_queries,
                     "rounds": f"{ROUNDS} x {loops * len(MIX)} decisions per engine (+{WARMUP} warm-up)",
                     "setup (migrate + policy) s": round(setup_s, 1),
