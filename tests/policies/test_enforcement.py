@@ -367,3 +367,14 @@ def test_a_break_glass_read_is_permitted_and_journaled_apart(owner: Any, pro: An
     entry = JournalEntry.objects.get(owner_id=owner.pk, decision="permit")
     assert (entry.stream, entry.reason_code) == ("break_glass", "break_glass")
     assert str(venue.pk) not in ids(reader.get(f"{VENUES}?purpose=programming"))  # one record, never lists
+
+
+def test_a_csv_export_journals_every_row_it_streams(owner: Any, pro: Any) -> None:
+    venues = {str(VenueFactory(owner=owner).pk) for _ in range(3)}
+    rules = (Rule("permission", ("read", "export"), (Constraint("licensed", "eq", True),), (Duty("journal"),)),)
+    save_rules(owner, rules)
+    response = pro(2).get(f"{VENUES}?format=csv&fields=id&purpose=reporting")
+    rows = b"".join(response.streaming_content).decode().split()
+    assert set(rows[1:]) == venues
+    entry = JournalEntry.objects.get(owner_id=owner.pk)
+    assert (entry.action, entry.purpose, set(entry.record_ids)) == ("export", "reporting", venues)
