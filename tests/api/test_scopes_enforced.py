@@ -73,15 +73,24 @@ def test_write_needs_the_write_scope(bearer_client: Any) -> None:
 
 
 def test_only_the_programme_opts_into_anonymous_reads() -> None:
-    """`public_read` is opt-in, and only the referentials (with their context and root) take it."""
+    """`public_read` is opt-in: only the referentials (with their context and root), the policy
+    profile and templates (public vocabulary) and the registry's terms of use take it."""
+    from dataspace.directory.api.views import TermsView
     from dataspace.referentials.api.urls import ScopedAPIRootView
     from dataspace.referentials.api.views import JSONLDContextView
+    from policies.api.views import ProfileView, TemplateListView
 
     api_views = {
         _view_class(callback) for route, callback in _walk(get_resolver().url_patterns) if route.startswith("api/v1/")
     }
     public = {view for view in api_views if getattr(view, "public_read", False)}
-    expected = {viewset for _prefix, viewset in ROUTES} | {JSONLDContextView, ScopedAPIRootView}
+    expected = {viewset for _prefix, viewset in ROUTES} | {
+        JSONLDContextView,
+        ScopedAPIRootView,
+        ProfileView,
+        TemplateListView,
+        TermsView,
+    }
     assert public == expected, sorted(view.__name__ for view in public ^ expected)
     assert not any(getattr(view, "public_read", False) for view in api_views - expected)
 
