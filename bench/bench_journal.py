@@ -7,12 +7,12 @@ point writes it) with a bearer token, through Django's test Client, in-process, 
 baseline: the very same request with `JOURNAL_ENABLED` off, so `journal()` returns at once. Same
 view, row, serializer and token check: the ratio is what journaling costs on every guarded read
 (a transaction, the advisory lock on PostgreSQL, one SELECT of the chain head, the SHA-256 of the
-canonical JSON, one INSERT, the commit; on PostgreSQL all of it is one statement, committed
-without waiting for the WAL flush — the default). Goal ≥ 0.9×. The details also give the figure
-with `JOURNAL_SYNCHRONOUS_COMMIT` on (each entry waits for the WAL flush), measured in the same
-rounds.
+canonical JSON, one INSERT, the commit; on PostgreSQL all of it is one statement, and by default
+the commit waits for the WAL flush so that no answered access can be lost). Goal ≥ 0.9×. The
+details also give the figure with the `JOURNAL_SYNCHRONOUS_COMMIT=0` option (entries commit
+without waiting for the flush), measured in the same rounds.
 
-The two figures are measured in alternating rounds in one process; the median round is reported.
+The three figures are measured in alternating rounds in one process; the median round is reported.
 The chain is verified (`verify_chain`) after the run: every entry written is linked and intact.
 
 Runs on SQLite (a file in a temporary directory) and, when reachable, on PostgreSQL (database
@@ -143,7 +143,9 @@ def child() -> int:
 
         return run
 
-    journaled, unjournaled, durable = side(True), side(False), side(True, synchronous=True)
+    # The default configuration is durable (JOURNAL_SYNCHRONOUS_COMMIT on); the asynchronous
+    # option is measured beside it.
+    journaled, unjournaled, fast = side(True, synchronous=True), side(False), side(True, synchronous=False)
     # The switch really switches: one entry per journaled request, none otherwise.
     before = JournalEntry.objects.count()
     journaled()
@@ -151,16 +153,16 @@ def child() -> int:
     if JournalEntry.objects.count() != before + 1:
         raise RuntimeError("expected exactly one journal entry for one journaled request and none when off")
     on_queries, off_queries = harness.count_queries(journaled), harness.count_queries(unjournaled)
-    for function in (journaled, unjournaled, durable):
+    for function in (journaled, unjournaled, fast):
         for _ in range(WARMUP):
             function()
-    rates: dict[str, list[float]] = {"on": [], "off": [], "durable": []}
+    rates: dict[str, list[float]] = {"on": [], "off": [], "fast": []}
     for _ in range(ROUNDS):
         rates["on"].append(harness.rate(journaled, REQUESTS))
         rates["off"].append(harness.rate(unjournaled, REQUESTS))
-        rates["durable"].append(harness.rate(durable, REQUESTS))
+        rates["fast"].append(harness.rate(fast, REQUESTS))
     on_rate, off_rate = statistics.median(rates["on"]), statistics.median(rates["off"])
-    durable_rate = statistics.median(rates["durable"])
+    fast_rate = statistics.median(rates["fast"])
     verify_started = time.perf_counter()
     report = verify_chain()
     verify_s = time.perf_counter() - verify_started
@@ -179,8 +181,8 @@ def child() -> int:
                     "journal on req/s per round": " / ".join(f"{rate:,.0f}" for rate in rates["on"]),
                     "journal off req/s (median of rounds)": round(off_rate, 1),
                     "journal off req/s per round": " / ".join(f"{rate:,.0f}" for rate in rates["off"]),
-                    "JOURNAL_SYNCHRONOUS_COMMIT on req/s (median of rounds)": round(durable_rate, 1),
-                    "JOURNAL_SYNCHRONOUS_COMMIT on ratio to off": round(durable_rate / off_rate, 3),
+                    "JOURNAL_SYNCHRONOUS_COMMIT off (option) req/s (median of rounds)": round(fast_rate, 1),
+                    "JOURNAL_SYNCHRONOUS_COMMIT off (option) ratio to journal off": round(fast_rate / off_rate, 3),
                     "queries per request (on / off)": f"{on_queries} / {off_queries}",
                     "entries written": report.entries,
                     "verify_chain over them s": round(verify_s, 2),

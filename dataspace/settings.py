@@ -145,10 +145,11 @@ CELERY_BEAT_SCHEDULE = {
 # ---------------------------------------------------------------------------- journal (dataspace.audit)
 # Benchmark/test-only switch: False makes journal() write nothing. Never turn it off in production.
 JOURNAL_ENABLED = env_bool("JOURNAL_ENABLED", True)
-# PostgreSQL: journal entries written in a transaction of their own (guarded reads) commit without
-# waiting for the WAL flush unless this is on; a database crash may then lose the last fraction of
-# a second of entries (never break the chain). See docs/journal.md.
-JOURNAL_SYNCHRONOUS_COMMIT = env_bool("JOURNAL_SYNCHRONOUS_COMMIT", False)
+# PostgreSQL: every journal entry waits for the WAL flush (durable: an access that was answered is
+# never lost from the journal). Off, entries written in a transaction of their own (guarded reads)
+# commit without waiting, faster, but a database crash may lose the last fraction of a second of
+# entries (never break the chain). See docs/journal.md.
+JOURNAL_SYNCHRONOUS_COMMIT = env_bool("JOURNAL_SYNCHRONOUS_COMMIT", True)
 # Seconds between two seals of the journal's head (signed with the node key).
 JOURNAL_SEAL_INTERVAL = env_int("JOURNAL_SEAL_INTERVAL", 3600, minimum=10)
 CELERY_BEAT_SCHEDULE["seal-journal"] = {
