@@ -4,7 +4,9 @@
   the same `Accept` header, so JSON and JSON-LD consumers each get their form from the API;
 - unknown type, unknown record, or a local-only record (an option) for anyone but the node's
   staff → 404 JSON error (the existence of an option is not disclosed);
-- a deleted record → 410 Gone with its tombstone, as the change feed published it.
+- a deleted record → 410 Gone with its tombstone, as the change feed published it;
+- a record the owner hid from the caller (`policies.controls`) → the same 404 as a missing one:
+  resolving never discloses a hidden record's existence before the API detail would.
 """
 
 from __future__ import annotations
@@ -45,6 +47,25 @@ def _error(status: int, code: str, detail: str, **extra: Any) -> Response:
     return response
 
 
+def _hidden(request: Request, record_type: str, found: services.Resolution) -> bool:
+    """Is the record (or its tombstone) hidden from the caller? Then it resolves like a missing one."""
+    from policies.controls import is_hidden_from
+    from policies.enforcement import subject_for_request
+    from policies.pdp import policy_index
+
+    if found.record is not None:
+        record_id, owner_id = found.record.pk, getattr(found.record, "owner_id", None)
+        if owner_id is None and record_type == "organisation":
+            owner_id = found.record.pk
+    elif found.tombstone is not None:
+        record_id, owner_id = found.tombstone.record_id, found.tombstone.owner_id
+    else:
+        return False
+    if record_type not in policy_index().hidden_types:
+        return False
+    return is_hidden_from(subject_for_request(request), record_type, record_id, owner_id)
+
+
 class ResolveRecordView(APIView):
     """Global URI → 303 to the API detail (outside /api/, so not part of the OpenAPI schema)."""
 
@@ -58,6 +79,8 @@ class ResolveRecordView(APIView):
         if found.outcome == "unknown_type":
             known = ", ".join(sorted(services.record_models()))
             return _error(404, "not_found", f"Unknown record type {record_type!r}; known types: {known}.")
+        if _hidden(request, record_type, found):
+            return _error(404, "not_found", f"No {record_type} {record_id} on this node.")
         if found.outcome == "gone" and found.tombstone is not None:
             return _error(
                 410,
