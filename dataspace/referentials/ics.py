@@ -141,11 +141,25 @@ def public_performances(feed_filter: FeedFilter) -> QuerySet[Performance]:
         queryset = queryset.filter(hall__venue_id=feed_filter.venue)
     if feed_filter.production is not None:
         queryset = queryset.filter(production_id=feed_filter.production)
+    return anonymously_readable(queryset)
+
+
+def anonymously_readable(queryset: QuerySet[Performance]) -> QuerySet[Performance]:
+    """The performances anyone may read under their owners' usage policies (`policies.pdp`), and
+    whose production, hall and venue anyone may read too: a public event shows the production's
+    title and description and the place's name and address, so a licensed-only or hidden
+    production or venue of another owner keeps its performances out of public listings."""
+    from dataspace.referentials.models import Hall, Production, Venue
     from policies.pdp import filter_queryset
     from policies.subject import ANONYMOUS
 
     readable, _permits = filter_queryset(ANONYMOUS, "read", queryset)
-    return readable
+    productions, _p = filter_queryset(ANONYMOUS, "read", Production.objects.all())
+    halls, _h = filter_queryset(ANONYMOUS, "read", Hall.objects.all())
+    venues, _v = filter_queryset(ANONYMOUS, "read", Venue.objects.all())
+    return readable.filter(
+        production__in=productions.values("pk"), hall__in=halls.values("pk"), hall__venue__in=venues.values("pk")
+    )
 
 
 @dataclass(frozen=True)

@@ -45,13 +45,14 @@ ROLE_DESCRIPTIONS: dict[str, tuple[Any, Any]] = {
 
 
 def upcoming_performances(limit: int = UPCOMING_LIMIT) -> QuerySet[Performance]:
-    """This node's next public performances (options never leave the structure)."""
-    return (
-        Performance.objects.filter(origin=settings.NODE_BASE_URL, start__gte=timezone.now())
-        .exclude(status=Performance.Status.OPTION)
-        .select_related("production", "hall__venue")
-        .order_by("start")[:limit]
+    """This node's next public performances (options never leave the structure): those anyone may
+    read under the usage policies, with a production and a place anyone may read (`ics`)."""
+    from dataspace.referentials.ics import anonymously_readable
+
+    upcoming = Performance.objects.filter(origin=settings.NODE_BASE_URL, start__gte=timezone.now()).exclude(
+        status=Performance.Status.OPTION
     )
+    return anonymously_readable(upcoming).select_related("production", "hall__venue").order_by("start")[:limit]
 
 
 def home(request: HttpRequest) -> HttpResponse:

@@ -57,3 +57,70 @@ def test_the_resolver_answers_a_hidden_record_as_missing(owner: Any, pro: Any) -
 
     named = pro(organisation=partner)
     assert named.get(f"/id/venue/{hidden.pk}").status_code == 303
+
+
+# ---------------------------------------------------------------------------- public programme (home, iCalendar)
+
+
+def _soon(days: int) -> Any:
+    import datetime as dt
+
+    from django.utils import timezone
+
+    return timezone.now() + dt.timedelta(days=days)
+
+
+def _public_performances_of_restricted_neighbours(owner: Any) -> tuple[Any, Any, Any]:
+    """A performance of a licensed-only production, one in a hidden venue, and an open one."""
+    from tests.factories import HallFactory, PerformanceFactory, ProductionFactory
+
+    company = OrganisationFactory(name="Compagnie discrète")
+    licensed_production = ProductionFactory(owner=company, title="Titre réservé aux licenciés")
+    save(company, target_type="production", templates=[{"name": "licensed_only"}])
+    hidden_venue = VenueFactory(owner=company, name="Salle cachée")
+    HiddenRecord.objects.create(owner=company, target_type="venue", target_id=hidden_venue.pk)
+    through_licensed = PerformanceFactory(
+        owner=owner, production=licensed_production, hall=HallFactory(venue__owner=owner), start=_soon(3)
+    )
+    in_hidden_venue = PerformanceFactory(
+        owner=owner,
+        production=ProductionFactory(owner=owner, title="Spectacle ouvert"),
+        hall=HallFactory(venue=hidden_venue, owner=company, name="Plateau"),
+        start=_soon(4),
+    )
+    open_one = PerformanceFactory(
+        owner=owner, production=ProductionFactory(owner=owner, title="Tout public"), start=_soon(5)
+    )
+    return through_licensed, in_hidden_venue, open_one
+
+
+def test_the_ics_feed_shows_no_licensed_production_nor_hidden_venue(owner: Any, client: Any) -> None:
+    through_licensed, in_hidden_venue, open_one = _public_performances_of_restricted_neighbours(owner)
+    body = client.get("/feeds/performances.ics").content.decode()
+    assert "Tout public" in body
+    assert f"{open_one.pk}@" in body
+    assert "Titre réservé aux licenciés" not in body
+    assert f"{through_licensed.pk}@" not in body
+    assert "Salle cachée" not in body
+    assert f"{in_hidden_venue.pk}@" not in body
+
+
+def test_the_home_page_lists_only_what_anyone_may_read(owner: Any, client: Any, settings: Any) -> None:
+    from dataspace.node.services import initialise_node
+
+    settings.NODE_ROLES = ["structure"]
+    identity, _key, _created = initialise_node()
+    identity.organisation = owner
+    identity.save()
+    _public_performances_of_restricted_neighbours(owner)
+    closed = OrganisationFactory(name="Scène fermée")
+    from tests.factories import PerformanceFactory, ProductionFactory
+
+    PerformanceFactory(production=ProductionFactory(owner=closed, title="Réservé aux partenaires"), start=_soon(6))
+    save(closed, target_type="performance", templates=[{"name": "licensed_only"}])
+
+    html = client.get("/").content.decode()
+    assert "Tout public" in html
+    assert "Titre réservé aux licenciés" not in html
+    assert "Salle cachée" not in html
+    assert "Réservé aux partenaires" not in html
