@@ -20,7 +20,8 @@ Answer headers carrying obligations:
 
 * ``Attribution`` — per owner whose policy asks for it: the owner's name and the attribution text
   (a quoted string; an RFC 8187 ``UTF-8''…`` value when it is not ASCII), comma separated;
-* ``Link: <policy URI>; rel="license"`` (RFC 8288) for those policies, appended to any paging link;
+* ``Link: <policy URI>; rel="license"`` (RFC 8288) for every stored policy under which data is
+  delivered (not the default one), appended to any paging link;
 * ``Usage-Obligations: deleteAfter=P30D`` — the shortest ``deleteAfter`` duty of the data returned.
 """
 
@@ -220,13 +221,16 @@ class Obligations:
     delete_after: dt.timedelta | None = None
 
     def add(self, obligations: Iterable[Obligation], owner_name: str, policy_uid: str | None) -> None:
+        from policies.services import is_default_policy_uid
+
+        # Every stored policy under which data is delivered is linked, so the recipient knows its terms.
+        if policy_uid and policy_uid not in self.licences and not is_default_policy_uid(policy_uid):
+            self.licences.append(policy_uid)
         for obligation in obligations:
             if obligation.action == "attribute":
                 text = str(obligation.value or "").strip()
                 current = self.attributions.get(owner_name, "")
                 self.attributions[owner_name] = current or text
-                if policy_uid and policy_uid not in self.licences:
-                    self.licences.append(policy_uid)
             elif (
                 obligation.action == "deleteAfter"
                 and isinstance(obligation.value, dt.timedelta)

@@ -83,6 +83,11 @@ def default_policy_uid(target_type: str) -> str:
     return f"{settings.NODE_BASE_URL}/id/policy/default-{target_type}"
 
 
+def is_default_policy_uid(uid: str) -> bool:
+    """Whether `uid` names a default policy (not a stored, resolvable one)."""
+    return uid.startswith(f"{settings.NODE_BASE_URL}/id/policy/default-")
+
+
 def default_policy_doc(target_type: str) -> PolicyDoc:
     """The policy of a dataset without one: ``public`` for the referentials (the programme is public).
 

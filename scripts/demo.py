@@ -72,13 +72,23 @@ PROFESSIONALS: dict[str, dict[str, str]] = {
     },
 }
 
+#: Staff of a structure hosted at the registry (its data deposited there, see policies/demo.py): an
+#: administrator of that structure only — not a superuser — who reads its journal at /journal/.
+STRUCTURE_STAFF: dict[str, dict[str, str]] = {
+    "songes-admin": {"structure": "Compagnie des Songes partagés (hébergée, démo)"},
+}
+
 NODES = (
     NodeSpec("structure-a", ("structure",), (("admin", "staff"),)),
     NodeSpec("structure-b", ("structure",), (("admin", "staff"),)),
     NodeSpec(
         "registry",
         ("registry",),
-        (("admin", "staff"), *((username, "professional") for username in PROFESSIONALS)),
+        (
+            ("admin", "staff"),
+            *((username, "staff") for username in STRUCTURE_STAFF),
+            *((username, "professional") for username in PROFESSIONALS),
+        ),
     ),
     NodeSpec("ministry", ("ministry",), (("admin", "staff"), ("analyste", "analyst"))),
 )
@@ -106,6 +116,7 @@ profile, credentials, clients_out, peers = sys.argv[1], sys.argv[2], sys.argv[3]
 call_command("migrate", interactive=False, verbosity=0)
 call_command("node_init")
 call_command("seed_demo", profile=profile)
+call_command("seed_demo_policies", profile=profile)
 call_command("demo_account", credentials=credentials, node=profile)
 if profile == "registry":
     call_command("demo_professionals", credentials=credentials, node=profile)
@@ -194,7 +205,8 @@ def load_credentials(path: Path) -> dict[str, Any]:
 
     `{"<node>": [{"username", "password", "kind"}], "clients": {"<node>": [client, …]}}`: the clients
     part is filled by `merge_clients` once every node has registered its clients. A professional's
-    entry also carries its `organisation`, `licence_number` and `licence_status` (PROFESSIONALS).
+    entry also carries its `organisation`, `licence_number` and `licence_status` (PROFESSIONALS); a
+    structure's own staff account carries its `structure` (STRUCTURE_STAFF).
     """
     existing: dict[str, Any] = {}
     if path.exists():
@@ -208,7 +220,7 @@ def load_credentials(path: Path) -> dict[str, Any]:
             if account is None or account.get("kind") != kind:
                 account = {"username": username, "password": secrets.token_urlsafe(12), "kind": kind}
                 changed = True
-            extra = PROFESSIONALS.get(username, {}) if kind == "professional" else {}
+            extra = {"professional": PROFESSIONALS, "staff": STRUCTURE_STAFF}.get(kind, {}).get(username, {})
             if any(account.get(key) != value for key, value in extra.items()):
                 account.update(extra)
                 changed = True
@@ -373,7 +385,8 @@ def print_summary(document: dict[str, Any], nodes_json: Path, elapsed: float) ->
         lines.append(f"  {node['name']:<12} {node['base_url']:<30} rôles / roles : {', '.join(node['roles'])}")
         for user in node["users"]:
             # Staff sign in to the node's admin; other kinds will sign in through OAuth once it exists.
-            where = node["base_url"] + {"staff": "/admin/", "professional": "/conditions/"}.get(user["kind"], "/")
+            pages = {"staff": "/journal/" if user.get("structure") else "/admin/", "professional": "/conditions/"}
+            where = node["base_url"] + pages.get(user["kind"], "/")
             licence = f"  licence {user['licence_status']}" if user.get("licence_status") else ""
             lines.append(f"  {'':<12} {where:<30} {user['kind']:<8} {user['username']} / {user['password']}{licence}")
         for client in node["clients"]:

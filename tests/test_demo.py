@@ -142,6 +142,75 @@ def check_professionals(node: dict[str, Any]) -> None:
         assert http.get("/api/v1/professionals/me", headers=bearer).json()["terms"]["up_to_date"] is True
 
 
+def _person_token(http: httpx.Client, node: dict[str, Any], username: str) -> dict[str, str]:
+    key = next(client for client in node["clients"] if client["acts_for"] == username)
+    response = http.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials", "scope": "referentials:read directory:search"},
+        auth=(key["client_id"], key["client_secret"]),
+    )
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+def _login(http: httpx.Client, username: str, password: str) -> None:
+    page = http.get("/admin/login/?next=/admin/")
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
+    assert token is not None
+    response = http.post(
+        "/admin/login/?next=/admin/",
+        data={"csrfmiddlewaretoken": token.group(1), "username": username, "password": password, "next": "/admin/"},
+    )
+    assert response.status_code == 302, response.text[:500]
+
+
+def check_policy_story(registry: dict[str, Any], structure: dict[str, Any]) -> None:
+    """Issue 4 end to end: a licensed professional reads what the hosted company's policies allow,
+    an expired one is refused with the reason, a hidden sheet stays hidden, the owner sees both
+    accesses in its journal; on a structure node the programme stays public and the technical
+    sheets are for licensed professionals only."""
+    from policies.demo import uid
+
+    nef, studio = uid("technical-sheet", "nef"), uid("technical-sheet", "studio")
+    with httpx.Client(base_url=registry["base_url"], timeout=20) as http:
+        valid = _person_token(http, registry, "pro-valide")
+        expired = _person_token(http, registry, "pro-expiree")
+        for bearer in (valid, expired):
+            http.post("/api/v1/terms/accept", json={"version": "2026-1"}, headers=bearer).raise_for_status()
+        without_purpose = http.get("/api/v1/technical-sheets/", headers=valid)
+        assert without_purpose.status_code == 400, without_purpose.text
+        assert "purpose" in without_purpose.json()["fields"]
+        listed = http.get("/api/v1/technical-sheets/", params={"purpose": "touring"}, headers=valid)
+        assert listed.status_code == 200, listed.text
+        assert [sheet["id"] for sheet in listed.json()["results"]] == [str(nef)]  # the studio's is hidden
+        assert 'rel="license"' in listed.headers["link"]
+        assert (
+            http.get(f"/api/v1/technical-sheets/{studio}/", params={"purpose": "touring"}, headers=valid).status_code
+            == 404
+        )
+        other_purpose = http.get(f"/api/v1/technical-sheets/{nef}/", params={"purpose": "research"}, headers=valid)
+        assert other_purpose.status_code == 403
+        assert other_purpose.json()["error"] == "purpose_not_allowed"
+        refused = http.get(f"/api/v1/technical-sheets/{nef}/", params={"purpose": "touring"}, headers=expired)
+        assert refused.status_code == 403, refused.text
+        assert refused.json()["error"] == "licence_expired"
+        assert "expiré" in refused.json()["detail"]
+        assert len(http.get("/api/v1/performances/").json()["results"]) == 3  # its programme is public
+    owner = next(user for user in registry["users"] if user.get("structure"))
+    with httpx.Client(base_url=registry["base_url"], timeout=20) as browser:
+        _login(browser, owner["username"], owner["password"])
+        entries = browser.get("/api/v1/journal/", params={"record_type": "technical-sheet"}).json()["results"]
+        seen = {(entry["username"], entry["decision"], entry["reason_code"]) for entry in entries}
+        assert ("pro-valide", "permit", "policy_permits") in seen, seen
+        assert ("pro-expiree", "deny", "licence_expired") in seen, seen
+        page = browser.get("/journal/")
+        assert page.status_code == 200
+        assert "pro-expiree" in page.text
+    with httpx.Client(base_url=structure["base_url"], timeout=20) as http:
+        assert http.get("/api/v1/technical-sheets/").json()["results"] == []
+        assert http.get("/api/v1/performances/").json()["results"]
+
+
 def free_port_block(size: int = 4) -> int:
     """The first of `size` consecutive free loopback ports."""
     for _ in range(50):
@@ -264,6 +333,8 @@ def test_demo_federation_runs_and_stops_cleanly(demo: Any) -> None:
     check_token_flow(nodes["structure-a"])
     # the registry's professionals and their personal keys
     check_professionals(nodes["registry"])
+    # usage policies, licences and the journal, end to end
+    check_policy_story(nodes["registry"], nodes["structure-a"])
 
     # every node answers over real HTTP with its own identity
     with httpx.Client(timeout=10) as client:

@@ -11,6 +11,9 @@ from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
+from dataspace.node.models import StaffMembership
+from dataspace.referentials.models import Organisation
+
 #: What each account kind may do on a node, until the directory and OAuth apps define it further.
 KINDS = {
     "staff": {"is_staff": True, "is_superuser": True},
@@ -24,7 +27,8 @@ class Command(BaseCommand):
     help = (
         "Create or update this node's demo accounts from a credentials file written by scripts/demo.py "
         '({"<node>": [{"username", "password", "kind"}, …]}, mode 0600). Kinds: staff (superuser of the '
-        "node's admin), analyst, professional, person; each non-staff account joins a group named after its "
+        "node's admin; with a `structure`, that structure's administrator only), "
+        "analyst, professional, person; each non-staff account joins a group named after its "
         "kind. Idempotent: existing accounts keep their id; passwords are reset to the file's only if they differ."
     )
 
@@ -46,8 +50,12 @@ class Command(BaseCommand):
                 kind = account.get("kind")
                 if kind not in KINDS:
                     raise CommandError(f"unknown account kind {kind!r}; choose one of: {', '.join(KINDS)}")
-                user, created = user_model.objects.get_or_create(username=account["username"], defaults=KINDS[kind])
-                for field, value in KINDS[kind].items():
+                flags = dict(KINDS[kind])
+                structure = self._structure(account) if kind == "staff" else None
+                if structure is not None:
+                    flags["is_superuser"] = False  # one structure's administrator, not the node's operator
+                user, created = user_model.objects.get_or_create(username=account["username"], defaults=flags)
+                for field, value in flags.items():
                     setattr(user, field, value)
                 if created or not user.check_password(account["password"]):
                     user.set_password(account["password"])
@@ -56,4 +64,19 @@ class Command(BaseCommand):
                 if kind != "staff":
                     group, _ = Group.objects.get_or_create(name=kind)
                     user.groups.add(group)
+                if structure is not None:
+                    StaffMembership.objects.update_or_create(
+                        user=user, organisation=structure, defaults={"role": StaffMembership.Role.ADMINISTRATOR}
+                    )
                 self.stdout.write(f"account {user.username} ({kind}) {'created' if created else 'kept'}")
+
+    @staticmethod
+    def _structure(account: dict[str, Any]) -> Organisation | None:
+        """The structure a staff account administers (`structure`: its name), or None for the operator."""
+        name = account.get("structure")
+        if not name:
+            return None
+        structure = Organisation.objects.filter(name=name).first()
+        if structure is None:
+            raise CommandError(f"account {account['username']}: no organisation named {name!r} on this node")
+        return structure
