@@ -290,9 +290,9 @@ class ExplainView(JSONErrorsMixin, APIView):
         context = pdp.Context(purpose=purpose, now=now, dry_run=True, require_purpose=bool(purpose))
         spec = body.get("subject")
         full = may_explain_everyone(request, caller, owner_id)
+        if not full and _unseen(request, caller, record, context):
+            raise exceptions.NotFound()  # before any other answer: a hidden record or an option is not disclosed
         if spec == "me":
-            if pdp.decide(caller, "read", record, context).reason_code == "hidden":
-                raise exceptions.NotFound()
             subjects = [(_("Vous"), caller)]
         elif not full:
             raise exceptions.PermissionDenied(
@@ -331,6 +331,17 @@ class ExplainView(JSONErrorsMixin, APIView):
                 "answers": answers,
             }
         )
+
+
+def _unseen(request: Request, caller: Subject, record: Any, context: pdp.Context) -> bool:
+    """Is the record one the caller may not know of: hidden from it, or a performance under option
+    (visible to the node's staff only)? The API answers both 404, so explain does too."""
+    from dataspace.api.auth import is_node_staff
+    from dataspace.referentials.models import Performance
+
+    if isinstance(record, Performance) and record.status == Performance.Status.OPTION and not is_node_staff(request):
+        return True
+    return pdp.decide(caller, "read", record, context).reason_code == "hidden"
 
 
 def _subject_json(label: str, subject: Subject, *, me: bool) -> dict[str, Any]:

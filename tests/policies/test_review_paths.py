@@ -124,3 +124,45 @@ def test_the_home_page_lists_only_what_anyone_may_read(owner: Any, client: Any, 
     assert "Titre réservé aux licenciés" not in html
     assert "Salle cachée" not in html
     assert "Réservé aux partenaires" not in html
+
+
+# ---------------------------------------------------------------------------- explain
+
+
+def test_explain_does_not_tell_an_outsider_that_a_hidden_record_exists(owner: Any, pro: Any) -> None:
+    hidden, shown = VenueFactory(owner=owner), VenueFactory(owner=owner)
+    HiddenRecord.objects.create(owner=owner, target_type="venue", target_id=hidden.pk)
+    outsider = pro()
+
+    def explain(record_id: Any, **body: Any) -> Any:
+        return outsider.post(
+            "/api/v1/policies/explain", {"record": {"type": "venue", "id": str(record_id)}, **body}, format="json"
+        )
+
+    assert explain(shown.pk).status_code == 403  # others' subjects: the owner's question only
+    assert explain(shown.pk, subject="me").status_code == 200
+    missing = explain("00000000-0000-4000-8000-000000000000")
+    for answer in (
+        explain(hidden.pk),
+        explain(hidden.pk, subject={"licensed": True}),
+        explain(hidden.pk, subject="me"),
+    ):
+        assert answer.status_code == missing.status_code == 404
+        assert answer.json()["error"] == missing.json()["error"]
+
+
+def test_explain_does_not_disclose_an_option_to_a_caller_outside_the_node(owner: Any, pro: Any) -> None:
+    from dataspace.referentials.models import Performance
+    from tests.factories import PerformanceFactory
+
+    option = PerformanceFactory(owner=owner, status=Performance.Status.OPTION)
+    scheduled = PerformanceFactory(owner=owner)
+    outsider = pro()
+
+    def explain(record: Any) -> Any:
+        body = {"record": {"type": "performance", "id": str(record.pk)}, "subject": "me"}
+        return outsider.post("/api/v1/policies/explain", body, format="json")
+
+    assert explain(scheduled).status_code == 200
+    assert explain(option).status_code == 404
+    assert outsider.get(f"/api/v1/performances/{option.pk}/").status_code == 404  # as the API says
