@@ -264,12 +264,23 @@ OAUTH_SECRET_MAX_AGE_DAYS = env_int("OAUTH_SECRET_MAX_AGE_DAYS", 365, minimum=1)
 # The plain-http exception for loopback demo/test nodes only (authlib refuses http otherwise).
 OAUTH_ALLOW_INSECURE_LOOPBACK = NODE_BASE_URL.startswith(("http://127.0.0.1", "http://localhost", "http://[::1]"))
 
+# ---------------------------------------------------------------------------- usage policies (policies)
+# Base URLs of the ministry's nodes, the assignee of the "ministry aggregates only" template (empty:
+# this node if it has the ministry role; otherwise the administrator names the node in the template).
+POLICY_MINISTRY_NODES = [url.rstrip("/") for url in env_list("POLICY_MINISTRY_NODES", [])]
+
 # ---------------------------------------------------------------------------- DMP controls
 # How long a break-glass (emergency) access to one record lasts, in minutes.
 BREAK_GLASS_MINUTES = env_int("BREAK_GLASS_MINUTES", 60, minimum=1)
 # Alerts to structures (break-glass) leave by email; the demo prints them on the console.
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "scene-commune@localhost")
+# With the SMTP backend (django.core.mail.backends.smtp.EmailBackend):
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 
 # ---------------------------------------------------------------------------- security
 SESSION_COOKIE_HTTPONLY = True
