@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -288,9 +289,13 @@ def demo(tmp_path: Path) -> Any:
         yield process, json.loads(nodes_json.read_text()), tmp_path
     finally:
         if process.poll() is None:
+            # Collect the node processes before killing the supervisor: once it is gone they are
+            # re-parented and no longer its descendants (a failed test would leave them running).
+            children = descendants(process.pid)
             process.kill()
-            for pid in descendants(process.pid):
-                os.kill(pid, signal.SIGKILL)
+            for pid in children:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
         log.close()
 
 
