@@ -22,7 +22,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from dataspace.api.permissions import WRITE_ROLES, staff_roles
+from dataspace.api.permissions import staff_roles
 from dataspace.records.admin import ReadOnlyAdmin
 from dataspace.referentials.models import Organisation
 from policies import controls, services
@@ -53,16 +53,89 @@ CATEGORY_CHOICES = [
     ("2", _("2 — producteur, entrepreneur de tournées")),
     ("3", _("3 — diffuseur")),
 ]
+ADMINISTRATOR = "administrator"
 _TEMPLATE_INDEX = re.compile(r"^templates\[(\d+)\](?:\.(\w+))?$")
 
 
+def _is_superuser(request: HttpRequest) -> bool:
+    return bool(getattr(request.user, "is_superuser", False))
+
+
 def writable_organisations(request: HttpRequest) -> QuerySet[Organisation]:
-    """Organisations whose policies this staff member manages (all of them for a superuser)."""
-    user = request.user
-    if getattr(user, "is_superuser", False):
+    """Organisations whose policies and controls this staff member manages in the admin.
+
+    Their administrators (`StaffMembership` role administrator) only; all of them for a superuser.
+    """
+    if _is_superuser(request):
         return Organisation.objects.all()
-    roles = staff_roles(user)
-    return Organisation.objects.filter(pk__in=[org for org, role in roles.items() if role in WRITE_ROLES])
+    if not getattr(request.user, "is_active", False):
+        return Organisation.objects.none()
+    roles = staff_roles(request.user)
+    return Organisation.objects.filter(pk__in=[org for org, role in roles.items() if role == ADMINISTRATOR])
+
+
+def visible_organisations(request: HttpRequest) -> QuerySet[Organisation]:
+    """Organisations whose policies and controls this staff member may see: any membership role."""
+    if _is_superuser(request):
+        return Organisation.objects.all()
+    if not getattr(request.user, "is_active", False):
+        return Organisation.objects.none()
+    return Organisation.objects.filter(pk__in=list(staff_roles(request.user)))
+
+
+class MembershipAdmin(admin.ModelAdmin):
+    """Permissions decided by the staff member's membership of the record's structure (`owner`).
+
+    As for OAuth mandates (dataspace/oauth/admin.py), Django's model permissions play no part:
+    * a superuser may do everything;
+    * a structure's **administrator** may view, add, change and delete the policies and controls
+      of that structure (never another structure's);
+    * its **editors and readers** may only view them: deciding who uses a structure's data is the
+      administrator's call in the admin (editors keep the API, which follows its own rules);
+    * anyone else sees nothing (the module is not even listed).
+    """
+
+    def _roles(self, request: HttpRequest) -> dict[Any, str]:
+        if not getattr(request.user, "is_active", False):
+            return {}
+        return staff_roles(request.user)
+
+    def _administers(self, request: HttpRequest, obj: Any = None) -> bool:
+        if _is_superuser(request):
+            return True
+        roles = self._roles(request)
+        if obj is None:
+            return ADMINISTRATOR in roles.values()
+        return roles.get(obj.owner_id) == ADMINISTRATOR
+
+    def _sees(self, request: HttpRequest, obj: Any = None) -> bool:
+        if _is_superuser(request):
+            return True
+        roles = self._roles(request)
+        return bool(roles) if obj is None else obj.owner_id in roles
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return self._sees(request)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._sees(request, obj)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return self._administers(request)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._administers(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._administers(request, obj)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        return super().get_queryset(request).filter(owner__in=visible_organisations(request))
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "owner":
+            kwargs["queryset"] = writable_organisations(request)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
 class IndentedJSONField(forms.JSONField):
@@ -133,7 +206,8 @@ class PolicyAdminForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["odrl"].required = False
+        if "odrl" in self.fields:  # absent from a view-only page
+            self.fields["odrl"].required = False
         instance = self.instance
         if instance is not None and instance.pk and not self.is_bound:
             self._initial_from(instance)
@@ -221,8 +295,8 @@ class PolicyAdminForm(forms.ModelForm):
 
 
 @admin.register(Policy)
-class PolicyAdmin(admin.ModelAdmin):
-    """Usage policies of the structures this staff member administers."""
+class PolicyAdmin(MembershipAdmin):
+    """Usage policies of the structures this staff member works for (see `MembershipAdmin`)."""
 
     form = PolicyAdminForm
     list_display = ("__str__", "owner", "target_type", "target_id", "active", "version", "valid_from")
@@ -248,6 +322,13 @@ class PolicyAdmin(admin.ModelAdmin):
             _("La politique en une phrase"),
             {"fields": ("policy_sentence", "uri_display", "active", "version", "valid_from")},
         )
+        if obj is not None and not self.has_change_permission(request, obj):
+            # View only (history, or an editor / reader): what the policy says, not the drafting form.
+            return [
+                (_("Données concernées"), {"fields": ("owner", "target_type", "target_id", "title")}),
+                read,
+                (_("ODRL"), {"fields": ("odrl",)}),
+            ]
         return [
             (_("Données concernées"), {"fields": ("owner", "target_type", "target_id", "title")}),
             *([read] if obj is not None else []),
@@ -272,12 +353,7 @@ class PolicyAdmin(admin.ModelAdmin):
         return fixed
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Policy]:
-        return super().get_queryset(request).select_related("owner").filter(owner__in=writable_organisations(request))
-
-    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
-        if db_field.name == "owner":
-            kwargs["queryset"] = writable_organisations(request)
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+        return super().get_queryset(request).select_related("owner")
 
     def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
         initial = super().get_changeform_initial_data(request)
@@ -328,18 +404,18 @@ class PolicyAdmin(admin.ModelAdmin):
         obj._state.adding = False
         obj._state.db = saved._state.db
 
-    @admin.action(description=_("Désactiver les politiques choisies (gardées en historique)"))
+    @admin.action(description=_("Désactiver les politiques choisies (gardées en historique)"), permissions=["change"])
     def deactivate(self, request: HttpRequest, queryset: QuerySet[Policy]) -> None:
         count = 0
-        for policy in queryset.filter(active=True):
+        for policy in queryset.filter(active=True, owner__in=writable_organisations(request)):
             services.deactivate_policy(policy, by=request.user)
             count += 1
         self.message_user(request, _("%(n)d politique(s) désactivée(s).") % {"n": count}, messages.SUCCESS)
 
 
 # ---------------------------------------------------------------------------- DMP controls
-# Blocks and hidden records of the structures this staff member writes for (administrator or
-# editor role, as for policies); break-glass accesses to the data of the structures they work for,
+# Blocks and hidden records of the structures this staff member administers (as for policies;
+# editors and readers see them); break-glass accesses to the data of the structures they work for,
 # read-only. Every change goes through `policies.controls` (the same rules as the API).
 
 
@@ -382,7 +458,7 @@ class BlockAdminForm(forms.ModelForm):
 
 
 @admin.register(Block)
-class BlockAdmin(admin.ModelAdmin):
+class BlockAdmin(MembershipAdmin):
     """A blocked party is refused everything of the structure, without being told why."""
 
     form = BlockAdminForm
@@ -395,12 +471,7 @@ class BlockAdmin(admin.ModelAdmin):
         queryset = (
             super().get_queryset(request).select_related("owner", "blocked_user", "blocked_organisation", "created_by")
         )
-        return queryset.filter(owner__in=writable_organisations(request))
-
-    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
-        if db_field.name == "owner":
-            kwargs["queryset"] = writable_organisations(request)
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+        return queryset
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         if obj is None:
@@ -460,7 +531,7 @@ class HiddenRecordAdminForm(forms.ModelForm):
 
 
 @admin.register(HiddenRecord)
-class HiddenRecordAdmin(admin.ModelAdmin):
+class HiddenRecordAdmin(MembershipAdmin):
     """A hidden record is seen only by its structure and the partners it names."""
 
     form = HiddenRecordAdminForm
@@ -472,12 +543,7 @@ class HiddenRecordAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[HiddenRecord]:
         queryset = super().get_queryset(request).select_related("owner", "created_by").prefetch_related("partners")
-        return queryset.filter(owner__in=writable_organisations(request))
-
-    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
-        if db_field.name == "owner":
-            kwargs["queryset"] = writable_organisations(request)
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+        return queryset
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         return () if obj is None else ("owner", "target_type", "target_id", "created_at", "created_by")
@@ -512,7 +578,7 @@ class HiddenRecordAdmin(admin.ModelAdmin):
 
 
 @admin.register(BreakGlassAccess)
-class BreakGlassAccessAdmin(ReadOnlyAdmin):
+class BreakGlassAccessAdmin(MembershipAdmin, ReadOnlyAdmin):
     """Emergency accesses to the structure's data (read-only history), newest first."""
 
     list_display = (
@@ -548,7 +614,15 @@ class BreakGlassAccessAdmin(ReadOnlyAdmin):
     readonly_fields = fields
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[BreakGlassAccess]:
-        queryset = super().get_queryset(request).select_related("user", "organisation", "owner")
-        if getattr(request.user, "is_superuser", False):
-            return queryset
-        return queryset.filter(owner__in=list(staff_roles(request.user)))
+        return super().get_queryset(request).select_related("user", "organisation", "owner")
+
+    # History: nobody adds, changes or deletes an emergency access here (`MembershipAdmin` decides
+    # who sees it: the structure's staff, any role).
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
