@@ -31,6 +31,8 @@ Performances under option are never rendered (the views never select them for ou
 from __future__ import annotations
 
 import datetime as dt
+import re
+import uuid
 import zoneinfo
 from collections.abc import Callable, Iterable
 from decimal import Decimal
@@ -493,3 +495,75 @@ def graph_document(records: Iterable[Record]) -> Node:
 
 def context_document() -> Node:
     return {"@context": CONTEXT}
+
+
+# ---------------------------------------------------------------------------- embedded records
+
+_RECORD_URI = re.compile(r"/id/(?P<type>[a-z_]+)/(?P<id>[0-9a-fA-F-]{32,36})/?$")
+#: Members of a performance node that come from its production: withheld with the production.
+PRODUCTION_MEMBERS = ("name", "endDate", "inLanguage", "duration", "typicalAgeRange")
+
+
+def _top_nodes(document: Node) -> list[Node]:
+    graph = document.get("@graph")
+    return [node for node in graph if isinstance(node, dict)] if isinstance(graph, list) else [document]
+
+
+def _nested(value: Any) -> Iterable[Node]:
+    """The embedded record nodes under `value` (a node with an `@id` and more), outermost first."""
+    if isinstance(value, list):
+        for item in value:
+            yield from _nested(item)
+    elif isinstance(value, dict):
+        if "@id" in value and len(value) > 1 and isinstance(value["@id"], str):
+            yield value
+        for member in value.values():
+            yield from _nested(member)
+
+
+def embedded_records(document: Node) -> dict[str, tuple[str, uuid.UUID]]:
+    """URI → (record type, id) of every other record a document embeds (names, addresses…)."""
+    found: dict[str, tuple[str, uuid.UUID]] = {}
+    for top in _top_nodes(document):
+        for name, member in top.items():
+            if name == "@context":
+                continue
+            for node in _nested(member):
+                match = _RECORD_URI.search(node["@id"])
+                if match is not None:
+                    found[node["@id"]] = (match.group("type"), uuid.UUID(match.group("id")))
+    return found
+
+
+def _withhold_in(value: Any, withheld: set[str]) -> Any:
+    if isinstance(value, list):
+        return [_withhold_in(item, withheld) for item in value]
+    if isinstance(value, dict):
+        if value.get("@id") in withheld:
+            return {"@id": value["@id"]}
+        return {name: _withhold_in(member, withheld) for name, member in value.items()}
+    return value
+
+
+def withhold(document: Node, withheld: set[str]) -> Node:
+    """The document with each embedded record of `withheld` (URIs) reduced to its `@id`, as the
+    JSON rendering gives only the related record's UUID; a performance whose production is
+    withheld loses the members it takes from it (`PRODUCTION_MEMBERS`)."""
+    if not withheld:
+        return document
+
+    def top(node: Node) -> Node:
+        work = node.get("workPerformed")
+        trimmed = {
+            name: member
+            for name, member in node.items()
+            if not (isinstance(work, dict) and work.get("@id") in withheld and name in PRODUCTION_MEMBERS)
+        }
+        return {
+            name: member if name == "@context" else _withhold_in(member, withheld) for name, member in trimmed.items()
+        }
+
+    graph = document.get("@graph")
+    if isinstance(graph, list):
+        return {**document, "@graph": [top(node) if isinstance(node, dict) else node for node in graph]}
+    return top(document)

@@ -166,3 +166,63 @@ def test_explain_does_not_disclose_an_option_to_a_caller_outside_the_node(owner:
     assert explain(scheduled).status_code == 200
     assert explain(option).status_code == 404
     assert outsider.get(f"/api/v1/performances/{option.pk}/").status_code == 404  # as the API says
+
+
+# ---------------------------------------------------------------------------- JSON-LD renderings
+
+
+def test_json_ld_of_a_public_performance_does_not_embed_restricted_neighbours(owner: Any, bearer_client: Any) -> None:
+    from dataspace.node.models import StaffMembership
+    from tests.factories import UserFactory
+
+    through_licensed, in_hidden_venue, open_one = _public_performances_of_restricted_neighbours(owner)
+    anonymous = APIClient()
+    ld = {"HTTP_ACCEPT": "application/ld+json"}
+
+    detail = anonymous.get(f"/api/v1/performances/{through_licensed.pk}/", **ld)
+    assert detail.status_code == 200
+    body = detail.json()
+    assert body["workPerformed"] == {"@id": through_licensed.production.uri}
+    assert "Titre réservé aux licenciés" not in detail.content.decode()
+    assert "name" not in body
+
+    hidden_place = anonymous.get(f"/api/v1/performances/{in_hidden_venue.pk}/", **ld).json()
+    assert hidden_place["location"]["containedInPlace"] == {"@id": in_hidden_venue.hall.venue.uri}
+    assert hidden_place["name"] == "Spectacle ouvert"
+
+    listing = anonymous.get("/api/v1/performances/", **ld).content.decode()
+    assert "Tout public" in listing
+    assert "Titre réservé aux licenciés" not in listing
+    assert "Salle cachée" not in listing
+    assert open_one.hall.venue.name in listing
+
+    # The production's own staff gets it all.
+    company = through_licensed.production.owner
+    staff = UserFactory()
+    StaffMembership.objects.create(user=staff, organisation=company, role="reader")
+    api = bearer_client("referentials:read", kind="reader", user=staff, owner=company)
+    own = api.get(f"/api/v1/performances/{in_hidden_venue.pk}/?purpose=programming", **ld).content.decode()
+    assert "Salle cachée" in own
+    own = api.get(f"/api/v1/performances/{through_licensed.pk}/?purpose=programming", **ld).json()
+    assert own["workPerformed"]["name"] == "Titre réservé aux licenciés"
+
+
+# ---------------------------------------------------------------------------- filters and search
+
+
+def test_searching_public_performances_does_not_probe_a_licensed_production(owner: Any) -> None:
+    through_licensed, in_hidden_venue, open_one = _public_performances_of_restricted_neighbours(owner)
+    anonymous = APIClient()
+
+    def found(query: str) -> set[str]:
+        response = anonymous.get(f"/api/v1/performances/?{query}")
+        assert response.status_code == 200, response.content
+        return {item["id"] for item in response.json()["results"]}
+
+    assert str(through_licensed.pk) in found("")  # the performance itself is public
+    assert found("search=Tout public") == {str(open_one.pk)}
+    assert found("search=réservé aux licenciés") == set()
+    assert found("search=Salle cachée") == set()
+    hidden_city = in_hidden_venue.hall.venue.city
+    assert str(in_hidden_venue.pk) not in found(f"city={hidden_city}")
+    assert str(open_one.pk) in found(f"city={open_one.hall.venue.city}")

@@ -16,7 +16,7 @@ import csv
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar, cast
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -160,6 +160,10 @@ class ReferentialViewSet(JSONErrorsMixin, IdempotentCreateMixin, ConditionalReco
     policy_headers: dict[str, str] | None = None
     #: Set by ScopePermission when a write goes through `object_grant` (the owner rules refused it).
     write_through_grant: bool = False
+    #: Query parameters that match on related records, and those relations (path → model): a list
+    #: filtered or searched with them only matches rows whose related records are `embeddable`.
+    probing_params: ClassVar[frozenset[str]] = frozenset()
+    probed_relations: ClassVar[dict[str, type[Any]]] = {}
 
     # ------------------------------------------------------------------ renderings
 
@@ -197,10 +201,51 @@ class ReferentialViewSet(JSONErrorsMixin, IdempotentCreateMixin, ConditionalReco
             ident = data.get("id") if isinstance(data, dict) else None
             objects = list(self.get_queryset().filter(pk=ident)) if ident else []
         if self.action == "list":
-            return jsonld.graph_document(objects)
-        if not objects:
+            document = jsonld.graph_document(objects)
+        elif not objects:
             return data
-        return jsonld.record_document(objects[0])
+        else:
+            document = jsonld.record_document(objects[0])
+        if not self.policy_enforced:
+            return document
+        return jsonld.withhold(document, self._withheld(jsonld.embedded_records(document)))
+
+    def _withheld(self, embedded: dict[str, tuple[str, Any]]) -> set[str]:
+        """The embedded records (URIs) the caller gets as a bare `@id` (see `embeddable`)."""
+        from dataspace.records.services import record_models
+
+        subject = enforcement.subject_for_request(self.request)
+        if subject.is_superuser or not embedded:
+            return set()
+        by_type: dict[str, dict[Any, str]] = {}
+        for uri, (record_type, pk) in embedded.items():
+            by_type.setdefault(record_type, {})[pk] = uri
+        withheld: set[str] = set()
+        for record_type, uris in by_type.items():
+            model = record_models().get(record_type)
+            allowed = (
+                set(embeddable(subject, model).filter(pk__in=list(uris)).values_list("pk", flat=True))
+                if model is not None
+                else set()
+            )
+            withheld |= {uri for pk, uri in uris.items() if pk not in allowed}
+        return withheld
+
+    def filter_queryset(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        """Filters and search that look through a relation (`probed_relations`) only match rows whose
+        related records the caller may see along them: probing a search term or a city must not tell
+        a licensed-only production's title or a hidden venue's address."""
+        queryset = super().filter_queryset(queryset)
+        if not self.policy_enforced or not self.probed_relations or self.action != "list":
+            return queryset
+        if not self.probing_params & set(self.request.query_params):
+            return queryset
+        subject = enforcement.subject_for_request(self.request)
+        if subject.is_superuser:
+            return queryset
+        for path, model in self.probed_relations.items():
+            queryset = queryset.filter(**{f"{path}__in": embeddable(subject, model).values("pk")})
+        return queryset
 
     def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
         response = super().finalize_response(request, response, *args, **kwargs)
@@ -315,6 +360,24 @@ class ReferentialViewSet(JSONErrorsMixin, IdempotentCreateMixin, ConditionalReco
         services.delete_record(instance)
 
 
+def embeddable(subject: Any, model: type[Any]) -> QuerySet[Any]:
+    """The records of `model` another record may carry along (names, addresses in JSON-LD) or be
+    found through (filters, search): those the subject acts for, and those anyone may read whose
+    owner does not block the subject. A restricted record is read through its own endpoint only,
+    which asks the decision point for a purpose and journals the access."""
+    from policies import pdp
+    from policies.subject import ANONYMOUS
+
+    public, _permits = pdp.filter_queryset(ANONYMOUS, "read", model._default_manager.all())
+    blocking = pdp.blocking_owners(subject) if pdp.policy_index().any_block else None
+    if blocking is not None:
+        public = public.exclude(pdp.owned_by_subquery(model, blocking))
+    condition = Q(pk__in=public.values("pk"))
+    if subject.acts_for:
+        condition |= pdp.owned_by(model, subject.acts_for)
+    return cast(QuerySet[Any], model._default_manager.filter(condition))
+
+
 class _Line:
     """A write-only file for csv.writer that hands back what was written since the last take()."""
 
@@ -373,6 +436,8 @@ class HallViewSet(ReferentialViewSet):
     search_fields = ["name", "venue__name", "venue__city"]
     ordering_fields = ["name", "created_at", "updated_at", "wheelchair_places"]
     ordering = ["name"]
+    probing_params = frozenset({"search", "city"})
+    probed_relations = {"venue": Venue}
     csv_default_columns = (
         "id",
         "venue",
@@ -392,6 +457,8 @@ class TechnicalSheetViewSet(ReferentialViewSet):
     search_fields = ["hall__name", "hall__venue__name", "notes", "floor", "get_in"]
     ordering_fields = ["created_at", "updated_at", "version"]
     ordering = ["-updated_at"]
+    probing_params = frozenset({"search", "city"})
+    probed_relations = {"hall": Hall, "hall__venue": Venue}
     csv_default_columns = (
         "id",
         "hall",
@@ -480,6 +547,8 @@ class ContributionViewSet(ReferentialViewSet):
     search_fields = ["person__given_name", "person__family_name", "role_label", "character"]
     ordering_fields = ["position", "role", "created_at", "updated_at"]
     ordering = ["position"]
+    probing_params = frozenset({"search"})
+    probed_relations = {"person": Person}
     csv_default_columns = ("id", "production", "work", "person", "role", "role_label", "character", "position")
 
 
@@ -506,6 +575,8 @@ class PerformanceViewSet(ReferentialViewSet):
     search_fields = ["production__title", "hall__name", "hall__venue__name", "hall__venue__city"]
     ordering_fields = ["start", "created_at", "updated_at", "status"]
     ordering = ["start"]
+    probing_params = frozenset({"search", "discipline", "audience", "city", "region", "departement"})
+    probed_relations = {"production": Production, "hall": Hall, "hall__venue": Venue}
     csv_default_columns = (
         "id",
         "production",
