@@ -226,3 +226,26 @@ def test_searching_public_performances_does_not_probe_a_licensed_production(owne
     hidden_city = in_hidden_venue.hall.venue.city
     assert str(in_hidden_venue.pk) not in found(f"city={hidden_city}")
     assert str(open_one.pk) in found(f"city={open_one.hall.venue.city}")
+
+
+# ---------------------------------------------------------------------------- change feed
+
+
+def test_the_change_feed_carries_no_hidden_record_nor_a_blocking_owner_data(owner: Any, bearer_client: Any) -> None:
+    from policies.models import Block
+
+    partner, peer, blocked_org = (OrganisationFactory(name=name) for name in ("Partenaire", "Pair", "Bloquée"))
+    hidden, shown = VenueFactory(owner=owner, name="Lieu caché"), VenueFactory(owner=owner, name="Lieu montré")
+    HiddenRecord.objects.create(owner=owner, target_type="venue", target_id=hidden.pk).partners.add(partner)
+    Block.objects.create(owner=owner, blocked_organisation=blocked_org)
+
+    def feed(organisation: Any) -> set[str]:
+        api = bearer_client("federation:sync", kind="reader", owner=organisation)
+        response = api.get("/api/v1/changes?types=venue&limit=1000")
+        assert response.status_code == 200, response.content
+        return {change["uuid"] for change in response.json()["changes"]}
+
+    assert feed(peer) == {str(shown.pk)}
+    assert feed(partner) == {str(shown.pk), str(hidden.pk)}
+    assert feed(owner) == {str(shown.pk), str(hidden.pk)}
+    assert feed(blocked_org) == set()

@@ -60,6 +60,36 @@ def _parse_since(raw: str | None) -> services.FeedCursor | None:
         raise ValidationError({"since": [str(exc)]}) from None
 
 
+def _visible_changes(request: Request, changes: list[Any]) -> list[Any]:
+    """The changes the caller may learn of: not those of a record its owner hid from the caller
+    (unless the caller is a partner the owner named), nor those of an owner that blocks the caller.
+    Usage policies are honoured by the replica (DESIGN.md §6); hiding and blocking are this node's
+    own controls, so their records never leave it."""
+    from policies.controls import blocking_owner_ids, hidden_ids
+    from policies.enforcement import subject_for_request
+    from policies.pdp import policy_index
+
+    index = policy_index()
+    if not changes or (not index.hidden_types and not index.any_block):
+        return changes
+    subject = subject_for_request(request)
+    blocking = blocking_owner_ids(subject) if index.any_block else frozenset()
+    by_type: dict[str, list[Any]] = defaultdict(list)
+    for change in changes:
+        by_type[change.record_type].append(change.record_id)
+    hidden = {
+        (record_type, pk)
+        for record_type, ids in by_type.items()
+        if record_type in index.hidden_types
+        for pk in hidden_ids(subject, record_type, ids)
+    }
+    return [
+        change
+        for change in changes
+        if (change.record_type, change.record_id) not in hidden and change.owner_id not in blocking
+    ]
+
+
 class ChangeFeedView(APIView):
     """Every create, update and delete (tombstone) of the node's shared records, in commit order."""
 
@@ -83,9 +113,10 @@ class ChangeFeedView(APIView):
             page = services.read_changes(since, limit=limit, types=types)
         except services.InvalidCursor as exc:
             raise ValidationError({"since": [str(exc)]}) from None
+        changes = _visible_changes(request, page.changes)
         sources = api_representations()
         querysets = {name: source.queryset for name, source in sources.items() if source.queryset is not None}
-        records = services.load_current_records(page.changes, querysets)
+        records = services.load_current_records(changes, querysets)
         by_type: dict[str, list[Record]] = defaultdict(list)
         for (record_type, _pk), record in records.items():
             by_type[record_type].append(record)
@@ -101,7 +132,7 @@ class ChangeFeedView(APIView):
                     change,
                     representations.get((change.record_type, change.record_id)) if change.op == "upsert" else None,
                 )
-                for change in page.changes
+                for change in changes
             ],
             "next": services.encode_cursor(page.next),
             "has_more": page.has_more,
