@@ -19,6 +19,9 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
 from policies.language import (
     ACTIONS,
     DUTIES,
@@ -99,21 +102,33 @@ def term_iri(name: str) -> str:
 
 
 def _term(value: Any, allowed: tuple[str, ...], path: str, what: str) -> str:
+    # `what` names the kind of term, in French (translated by the caller).
     """A term given as `name`, `odrl:name` / `sc:name` or its full IRI; refused if not in `allowed`."""
     if isinstance(value, dict) and set(value) == {"@id"}:
         value = value["@id"]
     if not isinstance(value, str) or not value:
-        raise PolicyError(path, f"The {what} must be a string naming one of: {', '.join(allowed)}.")
+        raise PolicyError(
+            path,
+            _("Attendu (%(what)s) : une chaîne parmi %(allowed)s.") % {"what": what, "allowed": ", ".join(allowed)},
+        )
     name = value
     for prefix, namespace in (("odrl:", ODRL_NS), (ODRL_NS, ODRL_NS), ("sc:", PROFILE_NS), (PROFILE_NS, PROFILE_NS)):
         if value.startswith(prefix):
             name = value[len(prefix) :]
             if name in allowed and term_iri(name) != namespace + name:
-                other = "our profile (sc:)" if namespace == ODRL_NS else "the ODRL vocabulary (odrl:)"
-                raise PolicyError(path, f"'{name}' is a term of {other}: write '{name}' or '{term_iri(name)}'.")
+                other = _("de notre profil (sc:)") if namespace == ODRL_NS else _("du vocabulaire ODRL (odrl:)")
+                raise PolicyError(
+                    path,
+                    _("« %(name)s » est un terme %(other)s : écrivez « %(name)s » ou « %(iri)s ».")
+                    % {"name": name, "other": other, "iri": term_iri(name)},
+                )
             break
     if name not in allowed:
-        raise PolicyError(path, f"'{value}' is not a {what} of the profile; allowed: {', '.join(allowed)}.")
+        raise PolicyError(
+            path,
+            _("« %(value)s » n'est pas admis par le profil (%(what)s) ; valeurs admises : %(allowed)s.")
+            % {"value": value, "what": what, "allowed": ", ".join(allowed)},
+        )
     return name
 
 
@@ -122,22 +137,28 @@ def _listed(value: Any, path: str, what: str) -> list[Any]:
     if isinstance(value, dict):
         return [value]
     if not isinstance(value, list):
-        raise PolicyError(path, f"'{path.rsplit('.', 1)[-1]}' must be a list of {what}.")
+        raise PolicyError(
+            path,
+            _("« %(member)s » doit être une liste (%(what)s).") % {"member": path.rsplit(".", 1)[-1], "what": what},
+        )
     return value
 
 
 def _object(value: Any, path: str, what: str) -> dict[str, Any]:
     if not isinstance(value, dict):
-        raise PolicyError(path, f"Each {what} must be a JSON object.")
+        raise PolicyError(path, _("Chaque élément (%(what)s) doit être un objet JSON.") % {"what": what})
     return value
 
 
-def _refuse_unknown(obj: dict[str, Any], allowed: set[str], path: str, hints: dict[str, str]) -> None:
+def _refuse_unknown(obj: dict[str, Any], allowed: set[str], path: str, hints: dict[str, Any]) -> None:
     for key in obj:
         if key in allowed:
             continue
         where = f"{path}.{key}" if path else key
-        raise PolicyError(where, hints.get(key) or f"'{key}' is not a member of the profile here.")
+        hint = hints.get(key)
+        raise PolicyError(
+            where, str(hint) if hint else _("« %(key)s » n'est pas un membre du profil ici.") % {"key": key}
+        )
 
 
 # ---------------------------------------------------------------------------- values
@@ -147,12 +168,16 @@ def _unwrap(value: Any, path: str, types: tuple[str, ...]) -> Any:
     """A JSON-LD value object {"@value", "@type"} as its value; its type must be one of `types`."""
     if isinstance(value, dict):
         if "@value" not in value or set(value) - {"@value", "@type"}:
-            raise PolicyError(path, 'A typed value must be written {"@value": …, "@type": …}.')
+            raise PolicyError(path, _('Une valeur typée s\'écrit {"@value": …, "@type": …}.'))
         declared = value.get("@type")
         if declared is not None:
             full = {f"xsd:{t}" for t in types} | {XSD_NS + t for t in types}
             if declared not in full:
-                raise PolicyError(path, f"The value type must be xsd:{' or xsd:'.join(types)}, not '{declared}'.")
+                raise PolicyError(
+                    path,
+                    _("Le type de la valeur doit être xsd:%(types)s, pas « %(declared)s ».")
+                    % {"types": _(" ou xsd:").join(types), "declared": declared},
+                )
         return value["@value"]
     return value
 
@@ -160,13 +185,24 @@ def _unwrap(value: Any, path: str, types: tuple[str, ...]) -> Any:
 def parse_datetime(value: Any, path: str) -> dt.datetime:
     raw = _unwrap(value, path, ("dateTime",))
     if not isinstance(raw, str):
-        raise PolicyError(path, "A dateTime must be an xsd:dateTime string such as 2027-12-31T23:59:59+01:00.")
+        raise PolicyError(
+            path, _("Une date et heure est une chaîne xsd:dateTime, par exemple 2027-12-31T23:59:59+01:00.")
+        )
     try:
         parsed = dt.datetime.fromisoformat(raw.replace("Z", "+00:00") if raw.endswith("Z") else raw)
     except ValueError:
-        raise PolicyError(path, f"'{raw}' is not an xsd:dateTime (e.g. 2027-12-31T23:59:59+01:00).") from None
+        raise PolicyError(
+            path, _("« %(raw)s » n'est pas un xsd:dateTime (par exemple 2027-12-31T23:59:59+01:00).") % {"raw": raw}
+        ) from None
     if parsed.tzinfo is None or "T" not in raw:
-        raise PolicyError(path, f"'{raw}' needs a date, a time and a time zone (e.g. 2027-12-31T23:59:59+01:00).")
+        raise PolicyError(
+            path,
+            _(
+                "« %(raw)s » doit avoir une date, une heure et un fuseau horaire "
+                "(par exemple 2027-12-31T23:59:59+01:00)."
+            )
+            % {"raw": raw},
+        )
     return parsed
 
 
@@ -180,7 +216,12 @@ def parse_duration(value: Any, path: str) -> dt.timedelta:
     match = _DURATION.match(raw) if isinstance(raw, str) else None
     if match is None or raw in ("P", "PT") or raw.endswith("T"):
         raise PolicyError(
-            path, f"'{raw}' is not an ISO 8601 duration in weeks, days or hours (e.g. P30D, PT12H; no months or years)."
+            path,
+            _(
+                "« %(raw)s » n'est pas une durée ISO 8601 en semaines, jours ou heures "
+                "(par exemple P30D, PT12H ; ni mois ni années)."
+            )
+            % {"raw": raw},
         )
     parts = {key: float(val) for key, val in match.groupdict().items() if val is not None}
     return dt.timedelta(**parts)
@@ -207,9 +248,13 @@ def format_duration(value: dt.timedelta) -> str:
 def _scalars(value: Any, operator: str, path: str) -> list[Any]:
     items = value if isinstance(value, list) else [value]
     if not items:
-        raise PolicyError(path, "The list of values must not be empty.")
+        raise PolicyError(path, _("La liste des valeurs ne doit pas être vide."))
     if operator in ("eq", "neq") and len(items) != 1:
-        raise PolicyError(path, f"The operator '{operator}' takes one value; use isAnyOf or isNoneOf for a list.")
+        raise PolicyError(
+            path,
+            _("L'opérateur « %(operator)s » prend une seule valeur ; pour une liste, utilisez isAnyOf ou isNoneOf.")
+            % {"operator": operator},
+        )
     return items
 
 
@@ -220,7 +265,7 @@ def _dedup(items: list[Any]) -> tuple[Any, ...]:
 def _category(value: Any, path: str) -> int:
     raw = _unwrap(value, path, ("integer", "int", "nonNegativeInteger", "positiveInteger"))
     if isinstance(raw, bool) or not isinstance(raw, int) or raw not in LICENCE_CATEGORIES:
-        raise PolicyError(path, f"A licence category is the integer 1, 2 or 3, not {raw!r}.")
+        raise PolicyError(path, _("Une catégorie de licence est l'entier 1, 2 ou 3, pas %(raw)r.") % {"raw": raw})
     return raw
 
 
@@ -232,19 +277,23 @@ def _uuid(value: Any, path: str) -> str:
 
 
 def _bad_uuid(value: Any, path: str) -> str:
-    raise PolicyError(path, f"{value!r} is not an organisation UUID.")
+    raise PolicyError(path, _("%(value)r n'est pas l'UUID d'une organisation.") % {"value": value})
 
 
 def _node(value: Any, path: str) -> str:
     if not isinstance(value, str) or not re.match(r"^https?://[^\s/]+", value):
-        raise PolicyError(path, f"{value!r} is not a node base URL (http:// or https://).")
+        raise PolicyError(path, _("%(value)r n'est pas l'adresse d'un nœud (http:// ou https://).") % {"value": value})
     return value.rstrip("/")
 
 
-def _one_of(allowed: tuple[str, ...], what: str) -> Callable[[Any, str], str]:
+def _one_of(allowed: tuple[str, ...], what: Any) -> Callable[[Any, str], str]:
     def check(value: Any, path: str) -> str:
         if not isinstance(value, str) or value not in allowed:
-            raise PolicyError(path, f"{value!r} is not a {what}; allowed: {', '.join(allowed)}.")
+            raise PolicyError(
+                path,
+                _("%(value)r n'est pas admis (%(what)s) ; valeurs admises : %(allowed)s.")
+                % {"value": value, "what": what, "allowed": ", ".join(allowed)},
+            )
         return value
 
     return check
@@ -252,7 +301,7 @@ def _one_of(allowed: tuple[str, ...], what: str) -> Callable[[Any, str], str]:
 
 def _region(value: Any, path: str) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise PolicyError(path, "A region is a non-empty name (e.g. Bretagne).")
+        raise PolicyError(path, _("Une région est un nom non vide (par exemple Bretagne)."))
     return value.strip()
 
 
@@ -261,8 +310,8 @@ _SET_ITEMS: dict[str, Callable[[Any, str], Any]] = {
     "organisation": _uuid,
     "recipient": _uuid,
     "node": _node,
-    "staffRole": _one_of(STAFF_ROLES, "staff role"),
-    "purpose": _one_of(PURPOSES, "purpose of the vocabulary"),
+    "staffRole": _one_of(STAFF_ROLES, gettext_lazy("rôle dans la structure")),
+    "purpose": _one_of(PURPOSES, gettext_lazy("finalité du vocabulaire")),
     "region": _region,
 }
 
@@ -284,7 +333,7 @@ def _right_operand(left: str, operator: str, value: Any, path: str) -> Any:
         if isinstance(raw, str) and raw in ("true", "false"):
             raw = raw == "true"
         if not isinstance(raw, bool):
-            raise PolicyError(path, "'licensed' takes true or false.")
+            raise PolicyError(path, _("« licensed » prend la valeur true ou false."))
         return raw
     if left == "dateTime":
         return parse_datetime(value, path)
@@ -293,7 +342,9 @@ def _right_operand(left: str, operator: str, value: Any, path: str) -> Any:
     # count
     raw = _unwrap(value, path, ("integer", "int", "nonNegativeInteger", "positiveInteger"))
     if isinstance(raw, bool) or not isinstance(raw, int) or raw < 0:
-        raise PolicyError(path, "'count' takes a non-negative integer (uses per assignee per day).")
+        raise PolicyError(
+            path, _("« count » prend un entier positif ou nul (utilisations par bénéficiaire et par jour).")
+        )
     return raw
 
 
@@ -311,67 +362,81 @@ def _right_to_odrl(constraint: Constraint) -> Any:
 
 # ---------------------------------------------------------------------------- parse
 
-_CONSTRAINT_HINTS = {
-    "and": "Logical constraints (and, or, xone, andSequence) are not part of the profile: list the constraints "
-    "(all must hold) or write separate permissions (alternatives).",
-    "unit": "Units are not part of the profile.",
-    "dataType": 'dataType is not part of the profile: use a typed value {"@value", "@type"}.',
-    "rightOperandReference": "rightOperandReference is not part of the profile: give the value itself.",
-    "status": "status is not part of the profile.",
+# Hints for members outside the profile (French, translated when the error is raised).
+_CONSTRAINT_HINTS: dict[str, Any] = {
+    "and": gettext_lazy(
+        "Les contraintes logiques (and, or, xone, andSequence) ne font pas partie du profil : listez les "
+        "contraintes (toutes doivent être remplies) ou écrivez des permissions distinctes (alternatives)."
+    ),
+    "unit": gettext_lazy("Les unités ne font pas partie du profil."),
+    "dataType": gettext_lazy('dataType ne fait pas partie du profil : utilisez une valeur typée {"@value", "@type"}.'),
+    "rightOperandReference": gettext_lazy(
+        "rightOperandReference ne fait pas partie du profil : donnez la valeur elle-même."
+    ),
+    "status": gettext_lazy("status ne fait pas partie du profil."),
 }
 for _logical in ("or", "xone", "andSequence"):
     _CONSTRAINT_HINTS[_logical] = _CONSTRAINT_HINTS["and"]
 
-_RULE_HINTS = {
-    "assignee": "Assignee parties are not part of the profile: constrain the assignee instead "
-    "(leftOperand organisation, node, licensed, licenceCategory, staffRole).",
-    "assigner": "assigner must be the IRI of the owning organisation (a string).",
-    "refinement": "Refinements are not part of the profile: put constraints on the rule.",
-    "remedy": "Remedies are not part of the profile.",
-    "consequence": "Consequences are not part of the profile.",
-    "failure": "Failures are not part of the profile.",
-    "uid": "Rules have no uid in the profile.",
+_RULE_HINTS: dict[str, Any] = {
+    "assignee": gettext_lazy(
+        "Les parties bénéficiaires (assignee) ne font pas partie du profil : contraignez plutôt le "
+        "bénéficiaire (leftOperand organisation, node, licensed, licenceCategory, staffRole)."
+    ),
+    "assigner": gettext_lazy("assigner doit être l'IRI de l'organisation propriétaire (une chaîne)."),
+    "refinement": gettext_lazy("Les raffinements ne font pas partie du profil : mettez des contraintes sur la règle."),
+    "remedy": gettext_lazy("Les remèdes (remedy) ne font pas partie du profil."),
+    "consequence": gettext_lazy("Les conséquences (consequence) ne font pas partie du profil."),
+    "failure": gettext_lazy("Les manquements (failure) ne font pas partie du profil."),
+    "uid": gettext_lazy("Les règles n'ont pas d'uid dans le profil."),
 }
 
-_POLICY_HINTS = {
-    "obligation": "Top-level obligations are not part of the profile: attach duties to a permission.",
+_POLICY_HINTS: dict[str, Any] = {
+    "obligation": gettext_lazy(
+        "Les obligations de premier niveau ne font pas partie du profil : attachez les devoirs à une permission."
+    ),
     "assignee": _RULE_HINTS["assignee"],
-    "inheritFrom": "Policy inheritance is not part of the profile.",
-    "conflict": "The conflict strategy of the profile is fixed: prohibitions win ('prohibit').",
+    "inheritFrom": gettext_lazy("L'héritage de politiques ne fait pas partie du profil."),
+    "conflict": gettext_lazy(
+        "La stratégie de conflit du profil est fixe : les interdictions l'emportent (« prohibit »)."
+    ),
 }
 
 
 def _constraint(raw: Any, path: str) -> Constraint:
-    obj = _object(raw, path, "constraint")
+    obj = _object(raw, path, _("contrainte"))
     _refuse_unknown(obj, {"leftOperand", "operator", "rightOperand", "@type"}, path, _CONSTRAINT_HINTS)
     if obj.get("@type", "Constraint") not in ("Constraint", "odrl:Constraint", ODRL_NS + "Constraint"):
-        raise PolicyError(f"{path}.@type", "A constraint's @type, when given, is Constraint.")
+        raise PolicyError(f"{path}.@type", _("Le @type d'une contrainte, s'il est donné, est Constraint."))
     for member in ("leftOperand", "operator", "rightOperand"):
         if member not in obj:
-            raise PolicyError(f"{path}.{member}", f"A constraint needs '{member}'.")
-    left = _term(obj["leftOperand"], LEFT_OPERANDS, f"{path}.leftOperand", "left operand")
-    operator = _term(obj["operator"], OPERATORS, f"{path}.operator", "operator")
+            raise PolicyError(f"{path}.{member}", _("Une contrainte doit avoir « %(member)s ».") % {"member": member})
+    left = _term(obj["leftOperand"], LEFT_OPERANDS, f"{path}.leftOperand", _("opérande de gauche"))
+    operator = _term(obj["operator"], OPERATORS, f"{path}.operator", _("opérateur"))
     if operator not in OPERAND_OPERATORS[left]:
         raise PolicyError(
             f"{path}.operator",
-            f"The operator '{operator}' does not apply to '{left}'; use one of: {', '.join(OPERAND_OPERATORS[left])}.",
+            _("L'opérateur « %(operator)s » ne s'applique pas à « %(left)s » ; utilisez l'un de : %(allowed)s.")
+            % {"operator": operator, "left": left, "allowed": ", ".join(OPERAND_OPERATORS[left])},
         )
     return Constraint(left, operator, _right_operand(left, operator, obj["rightOperand"], f"{path}.rightOperand"))
 
 
 def _duty(raw: Any, path: str) -> Duty:
-    obj = _object(raw, path, "duty")
+    obj = _object(raw, path, _("devoir"))
     if "action" not in obj:
-        raise PolicyError(f"{path}.action", "A duty needs an 'action' (journal, attribute or deleteAfter).")
-    action = _term(obj["action"], DUTIES, f"{path}.action", "duty")
+        raise PolicyError(
+            f"{path}.action", _("Un devoir doit avoir une « action » (journal, attribute ou deleteAfter).")
+        )
+    action = _term(obj["action"], DUTIES, f"{path}.action", _("devoir"))
     allowed = {"action", "@type"}
     if action == "attribute":
         allowed.add("attributionText")
     if action == "deleteAfter":
         allowed.add("constraint")
-    hints = {
-        "constraint": "Only a deleteAfter duty takes a constraint (elapsedTime eq a duration).",
-        "attributionText": "Only an attribute duty takes an attributionText.",
+    hints: dict[str, Any] = {
+        "constraint": _("Seul un devoir deleteAfter prend une contrainte (elapsedTime eq une durée)."),
+        "attributionText": _("Seul un devoir attribute prend un attributionText."),
         **_RULE_HINTS,
     }
     _refuse_unknown(obj, allowed, path, hints)
@@ -382,54 +447,66 @@ def _duty(raw: Any, path: str) -> Duty:
         if text is None:
             return Duty("attribute")
         if not isinstance(text, str) or not text.strip():
-            raise PolicyError(f"{path}.attributionText", "The attribution text must be a non-empty string.")
+            raise PolicyError(f"{path}.attributionText", _("Le texte d'attribution doit être une chaîne non vide."))
         return Duty("attribute", text.strip())
-    constraints = _listed(obj.get("constraint"), f"{path}.constraint", "constraints")
+    constraints = _listed(obj.get("constraint"), f"{path}.constraint", _("contraintes"))
     where = f"{path}.constraint"
     if len(constraints) != 1:
-        raise PolicyError(where, "A deleteAfter duty takes exactly one constraint: elapsedTime eq a duration (P30D).")
-    item = _object(constraints[0], f"{where}[0]", "constraint")
+        raise PolicyError(
+            where, _("Un devoir deleteAfter prend exactement une contrainte : elapsedTime eq une durée (P30D).")
+        )
+    item = _object(constraints[0], f"{where}[0]", _("contrainte"))
     _refuse_unknown(item, {"leftOperand", "operator", "rightOperand", "@type"}, f"{where}[0]", _CONSTRAINT_HINTS)
     if item.get("leftOperand") not in ("elapsedTime", "odrl:elapsedTime", ODRL_NS + "elapsedTime"):
-        raise PolicyError(f"{where}[0].leftOperand", "A deleteAfter duty is constrained by elapsedTime.")
+        raise PolicyError(f"{where}[0].leftOperand", _("Un devoir deleteAfter est contraint par elapsedTime."))
     if item.get("operator") not in ("eq", "odrl:eq", ODRL_NS + "eq"):
-        raise PolicyError(f"{where}[0].operator", "A deleteAfter duty uses the operator eq.")
+        raise PolicyError(f"{where}[0].operator", _("Un devoir deleteAfter utilise l'opérateur eq."))
     return Duty("deleteAfter", parse_duration(item.get("rightOperand"), f"{where}[0].rightOperand"))
 
 
 def _rule(raw: Any, kind: RuleKind, path: str) -> Rule:
-    obj = _object(raw, path, "rule")
+    obj = _object(raw, path, _("règle"))
     allowed = {"action", "constraint", "target", "assigner", "@type"}
     if kind == "permission":
         allowed.add("duty")
     hints = dict(_RULE_HINTS)
-    hints["duty"] = "A prohibition has no duties in the profile."
+    hints["duty"] = _("Une interdiction n'a pas de devoirs dans le profil.")
     _refuse_unknown(obj, allowed, path, hints)
     expected_type = "Permission" if kind == "permission" else "Prohibition"
     if obj.get("@type", expected_type) not in (expected_type, f"odrl:{expected_type}", ODRL_NS + expected_type):
-        raise PolicyError(f"{path}.@type", f"This rule's @type, when given, is {expected_type}.")
+        raise PolicyError(
+            f"{path}.@type", _("Le @type de cette règle, s'il est donné, est %(type)s.") % {"type": expected_type}
+        )
     for member in ("target", "assigner"):
         if member in obj and not isinstance(obj[member], str):
-            raise PolicyError(f"{path}.{member}", f"'{member}' must be an IRI (a string).")
+            raise PolicyError(
+                f"{path}.{member}", _("« %(member)s » doit être une IRI (une chaîne).") % {"member": member}
+            )
     if "action" not in obj:
-        raise PolicyError(f"{path}.action", "A rule needs an 'action'.")
+        raise PolicyError(f"{path}.action", _("Une règle doit avoir une « action »."))
     raw_actions = obj["action"]
     if isinstance(raw_actions, dict) and set(raw_actions) != {"@id"}:
-        raise PolicyError(f"{path}.action", "Actions with refinements are not part of the profile: give action names.")
+        raise PolicyError(
+            f"{path}.action",
+            _("Les actions raffinées ne font pas partie du profil : donnez des noms d'actions."),
+        )
     listed = raw_actions if isinstance(raw_actions, list) else [raw_actions]
     if not listed:
-        raise PolicyError(f"{path}.action", "A rule needs at least one action.")
+        raise PolicyError(f"{path}.action", _("Une règle doit avoir au moins une action."))
     many = isinstance(raw_actions, list)
     actions = _dedup(
-        [_term(a, ACTIONS, f"{path}.action[{i}]" if many else f"{path}.action", "action") for i, a in enumerate(listed)]
+        [
+            _term(a, ACTIONS, f"{path}.action[{i}]" if many else f"{path}.action", _("action"))
+            for i, a in enumerate(listed)
+        ]
     )
     constraints = tuple(
         _constraint(item, f"{path}.constraint[{i}]")
-        for i, item in enumerate(_listed(obj.get("constraint", []), f"{path}.constraint", "constraints"))
+        for i, item in enumerate(_listed(obj.get("constraint", []), f"{path}.constraint", _("contraintes")))
     )
     duties = tuple(
         _duty(item, f"{path}.duty[{i}]")
-        for i, item in enumerate(_listed(obj.get("duty", []), f"{path}.duty", "duties"))
+        for i, item in enumerate(_listed(obj.get("duty", []), f"{path}.duty", _("devoirs")))
     )
     return Rule(kind, actions, constraints, duties)
 
@@ -438,22 +515,27 @@ def _check_context(context: Any) -> None:
     """The ODRL context IRI and/or inline contexts; an inline context may not redefine our terms."""
     entries = context if isinstance(context, list) else [context]
     if not entries:
-        raise PolicyError("@context", f"The @context must name the ODRL context {ODRL_CONTEXT}.")
+        raise PolicyError("@context", _("Le @context doit nommer le contexte ODRL %(iri)s.") % {"iri": ODRL_CONTEXT})
     for i, entry in enumerate(entries):
         path = f"@context[{i}]" if isinstance(context, list) else "@context"
         if isinstance(entry, str):
             if entry.rstrip("/") not in (ODRL_CONTEXT, ODRL_CONTEXT.replace("http://", "https://")):
                 raise PolicyError(
-                    path, f"Only the ODRL context {ODRL_CONTEXT} is recognised by IRI (nothing is fetched)."
+                    path,
+                    _("Seul le contexte ODRL %(iri)s est reconnu par son IRI (rien n'est téléchargé).")
+                    % {"iri": ODRL_CONTEXT},
                 )
             continue
         if not isinstance(entry, dict):
-            raise PolicyError(path, "A context is the ODRL context IRI or an inline object.")
+            raise PolicyError(path, _("Un contexte est l'IRI du contexte ODRL ou un objet en ligne."))
         prefixes = {"odrl": ODRL_NS, "sc": PROFILE_NS, "xsd": XSD_NS}
         for key, value in entry.items():
             if key in prefixes:
                 if value != prefixes[key]:
-                    raise PolicyError(f"{path}.{key}", f"The prefix '{key}' must stand for {prefixes[key]}.")
+                    raise PolicyError(
+                        f"{path}.{key}",
+                        _("Le préfixe « %(key)s » doit désigner %(iri)s.") % {"key": key, "iri": prefixes[key]},
+                    )
                 continue
             known = (*ACTIONS, *LEFT_OPERANDS, *DUTIES, *OPERATORS, *PROFILE_MEMBERS)
             if key not in known:
@@ -461,7 +543,11 @@ def _check_context(context: Any) -> None:
             iri = value.get("@id") if isinstance(value, dict) else value
             expanded = _expand(iri)
             if expanded != term_iri(key):
-                raise PolicyError(f"{path}.{key}", f"The term '{key}' must stand for {term_iri(key)} in the profile.")
+                raise PolicyError(
+                    f"{path}.{key}",
+                    _("Le terme « %(key)s » doit désigner %(iri)s dans le profil.")
+                    % {"key": key, "iri": term_iri(key)},
+                )
 
 
 def _expand(iri: Any) -> Any:
@@ -473,11 +559,11 @@ def _expand(iri: Any) -> Any:
 
 
 def _templates(value: Any) -> tuple[dict[str, Any], ...]:
-    items = _listed(value, "templates", "templates")
+    items = _listed(value, "templates", _("modèles"))
     out = []
     for i, item in enumerate(items):
         if not isinstance(item, dict) or not isinstance(item.get("name"), str):
-            raise PolicyError(f"templates[{i}]", "Each template is an object with a 'name'.")
+            raise PolicyError(f"templates[{i}]", _("Chaque modèle est un objet avec un « name »."))
         out.append(dict(item))
     return tuple(out)
 
@@ -490,29 +576,35 @@ def parse_odrl(document: Any) -> PolicyDoc:
     the policy is attached and who saved it).
     """
     if not isinstance(document, dict):
-        raise PolicyError("", "An ODRL policy is a JSON object.")
+        raise PolicyError("", _("Une politique ODRL est un objet JSON."))
     allowed = {"@context", "@type", "uid", "@id", "profile", "permission", "prohibition", "target", "assigner"}
     allowed |= {"templates", "validFrom"}
     _refuse_unknown(document, allowed, "", _POLICY_HINTS)
     if "@context" not in document:
-        raise PolicyError("@context", f"A JSON-LD policy needs an @context naming {ODRL_CONTEXT}.")
+        raise PolicyError(
+            "@context", _("Une politique JSON-LD doit avoir un @context nommant %(iri)s.") % {"iri": ODRL_CONTEXT}
+        )
     _check_context(document["@context"])
     kind = document.get("@type", "Set")
     kind = kind[5:] if isinstance(kind, str) and kind.startswith("odrl:") else kind
     if kind not in POLICY_TYPES:
-        raise PolicyError("@type", f"The policy type must be one of {', '.join(POLICY_TYPES)}.")
+        raise PolicyError(
+            "@type", _("Le type de la politique doit être l'un de : %(types)s.") % {"types": ", ".join(POLICY_TYPES)}
+        )
     if document.get("profile") != PROFILE_IRI:
-        raise PolicyError("profile", f'The policy must declare our profile: "profile": "{PROFILE_IRI}".')
+        raise PolicyError(
+            "profile", _('La politique doit déclarer notre profil : "profile": "%(iri)s".') % {"iri": PROFILE_IRI}
+        )
     uid = document.get("uid", document.get("@id", ""))
     if not isinstance(uid, str):
-        raise PolicyError("uid", "The uid must be an IRI (a string).")
+        raise PolicyError("uid", _("L'uid doit être une IRI (une chaîne)."))
     for member in ("target", "assigner"):
         if member in document and not isinstance(document[member], str):
-            raise PolicyError(member, f"'{member}' must be an IRI (a string).")
+            raise PolicyError(member, _("« %(member)s » doit être une IRI (une chaîne).") % {"member": member})
     rules: list[Rule] = []
     for kind_name in ("permission", "prohibition"):
         rule_kind: RuleKind = "permission" if kind_name == "permission" else "prohibition"
-        items = _listed(document.get(kind_name, []), kind_name, "rules")
+        items = _listed(document.get(kind_name, []), kind_name, _("règles"))
         rules.extend(_rule(item, rule_kind, f"{kind_name}[{i}]") for i, item in enumerate(items))
     valid_from = parse_datetime(document["validFrom"], "validFrom") if "validFrom" in document else None
     templates = _templates(document["templates"]) if "templates" in document else ()

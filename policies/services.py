@@ -27,6 +27,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from dataspace.records.services import lock_change_log
 from policies.language import PolicyDoc, PolicyError
@@ -119,7 +120,10 @@ def target_model(target_type: str) -> Any:
     for model in apps.get_app_config("referentials").get_models():
         if getattr(model, "record_type", None) == target_type:
             return model
-    raise PolicyError("target_type", f"'{target_type}' is not a record type a policy governs.")
+    raise PolicyError(
+        "target_type",
+        _("« %(type)s » n'est pas un type de fiche qu'une politique gouverne.") % {"type": target_type},
+    )
 
 
 def record_owner_id(record: Any) -> Any:
@@ -133,12 +137,18 @@ def target_record(owner: Organisation, target_type: str, target_id: Any) -> Any:
     try:
         ident = uuid.UUID(str(target_id))
     except ValueError:
-        raise PolicyError("target_id", f"{target_id!r} is not a record UUID.") from None
+        raise PolicyError("target_id", _("%(id)r n'est pas l'UUID d'une fiche.") % {"id": target_id}) from None
     record = model.objects.filter(pk=ident).first()
     if record is None:
-        raise PolicyError("target_id", f"No {target_type} record {ident} on this node.")
+        raise PolicyError(
+            "target_id", _("Aucune fiche %(type)s %(id)s sur ce nœud.") % {"type": target_type, "id": ident}
+        )
     if record_owner_id(record) != owner.pk:
-        raise PolicyError("target_id", f"The {target_type} record {ident} does not belong to {owner}.")
+        raise PolicyError(
+            "target_id",
+            _("La fiche %(type)s %(id)s n'appartient pas à %(owner)s.")
+            % {"type": target_type, "id": ident, "owner": owner},
+        )
     return record
 
 
@@ -157,7 +167,9 @@ def build_doc(*, templates: Any = None, odrl: Any = None, today: dt.date | None 
     An ODRL document keeps its informative ``templates`` only when they compose to its very rules.
     """
     if (templates is None) == (odrl is None):
-        raise PolicyError("templates", "Give either templates or an ODRL document (odrl), not both and not neither.")
+        raise PolicyError(
+            "templates", _("Donnez soit des modèles, soit un document ODRL (odrl) : l'un des deux, pas les deux.")
+        )
     if templates is not None:
         chosen = validate_templates(templates, today=today)
         return PolicyDoc(uid="", rules=compose(chosen, today=today), templates=tuple(chosen))
@@ -206,7 +218,10 @@ def save_policy(
     from policies.models import Policy
 
     if target_type not in governed_types():
-        raise PolicyError("target_type", f"'{target_type}' is not a record type a policy governs.")
+        raise PolicyError(
+            "target_type",
+            _("« %(type)s » n'est pas un type de fiche qu'une politique gouverne.") % {"type": target_type},
+        )
     now = now or timezone.now()
     doc = build_doc(templates=templates, odrl=odrl, today=timezone.localtime(now).date())
     target_id = None if target_id in (None, "") else target_record(owner, target_type, target_id).pk
@@ -250,7 +265,10 @@ def update_policy(
     else. An inactive policy is history and is not changed.
     """
     if not policy.active:
-        raise PolicyError("active", "This policy is no longer active (history): save a new policy instead.")
+        raise PolicyError(
+            "active",
+            _("Cette politique n'est plus en vigueur (historique) : enregistrez plutôt une nouvelle politique."),
+        )
     now = now or timezone.now()
     owner = policy.owner
     if title is not None:

@@ -30,6 +30,7 @@ import zoneinfo
 from typing import Any
 
 from django.conf import settings
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from policies.language import PURPOSES, Constraint, Duty, PolicyError, Rule
@@ -102,13 +103,15 @@ def _categories(value: Any, path: str) -> list[int]:
     if value is None:
         return []
     if not isinstance(value, list):
-        raise PolicyError(path, "The categories are a list of 1, 2 or 3.")
+        raise PolicyError(path, gettext("Les catégories sont une liste de 1, 2 ou 3."))
     out: list[int] = []
     for item in value:
         if isinstance(item, str) and item.strip().isdigit():
             item = int(item)
         if isinstance(item, bool) or not isinstance(item, int) or item not in (1, 2, 3):
-            raise PolicyError(path, f"{item!r} is not a licence category (1, 2 or 3).")
+            raise PolicyError(
+                path, gettext("%(item)r n'est pas une catégorie de licence (1, 2 ou 3).") % {"item": item}
+            )
         if item not in out:
             out.append(item)
     return sorted(out)
@@ -118,19 +121,19 @@ def _organisations(value: Any, path: str) -> list[str]:
     from dataspace.referentials.models import Organisation
 
     if not isinstance(value, list) or not value:
-        raise PolicyError(path, "Name at least one partner organisation (its UUID).")
+        raise PolicyError(path, gettext("Nommez au moins une structure partenaire (son UUID)."))
     out: list[str] = []
     for item in value:
         try:
             ident = str(uuid.UUID(str(item)))
         except ValueError:
-            raise PolicyError(path, f"{item!r} is not an organisation UUID.") from None
+            raise PolicyError(path, gettext("%(item)r n'est pas l'UUID d'une organisation.") % {"item": item}) from None
         if ident not in out:
             out.append(ident)
     known = {str(pk) for pk in Organisation.objects.filter(pk__in=out).values_list("pk", flat=True)}
     missing = [ident for ident in out if ident not in known]
     if missing:
-        raise PolicyError(path, f"Unknown organisation(s): {', '.join(missing)}.")
+        raise PolicyError(path, gettext("Organisation(s) inconnue(s) : %(missing)s.") % {"missing": ", ".join(missing)})
     return out
 
 
@@ -148,14 +151,16 @@ def _nodes(value: Any, path: str) -> list[str]:
     if value is None or value == []:
         nodes = ministry_nodes()
         if not nodes:
-            raise PolicyError(path, "Name the ministry's node (its base URL): this node does not know it.")
+            raise PolicyError(path, gettext("Indiquez le nœud du ministère (son adresse) : ce nœud ne la connaît pas."))
         return nodes
     if not isinstance(value, list):
-        raise PolicyError(path, "The nodes are a list of base URLs.")
+        raise PolicyError(path, gettext("Les nœuds sont une liste d'adresses."))
     out: list[str] = []
     for item in value:
         if not isinstance(item, str) or not item.startswith(("http://", "https://")) or " " in item:
-            raise PolicyError(path, f"{item!r} is not a node base URL (http:// or https://).")
+            raise PolicyError(
+                path, gettext("%(item)r n'est pas l'adresse d'un nœud (http:// ou https://).") % {"item": item}
+            )
         if item.rstrip("/") not in out:
             out.append(item.rstrip("/"))
     return out
@@ -163,11 +168,17 @@ def _nodes(value: Any, path: str) -> list[str]:
 
 def _purposes(value: Any, path: str) -> list[str]:
     if not isinstance(value, list) or not value:
-        raise PolicyError(path, f"Choose at least one purpose among: {', '.join(PURPOSES)}.")
+        raise PolicyError(
+            path, gettext("Choisissez au moins une finalité parmi : %(purposes)s.") % {"purposes": ", ".join(PURPOSES)}
+        )
     out: list[str] = []
     for item in value:
         if item not in PURPOSES:
-            raise PolicyError(path, f"{item!r} is not a purpose of the vocabulary ({', '.join(PURPOSES)}).")
+            raise PolicyError(
+                path,
+                gettext("%(item)r n'est pas une finalité du vocabulaire (%(purposes)s).")
+                % {"item": item, "purposes": ", ".join(PURPOSES)},
+            )
         if item not in out:
             out.append(item)
     return out
@@ -180,11 +191,11 @@ def _date(value: Any, path: str, today: dt.date) -> str:
         try:
             value = dt.date.fromisoformat(value.strip())
         except ValueError:
-            raise PolicyError(path, f"{value!r} is not a date (YYYY-MM-DD).") from None
+            raise PolicyError(path, gettext("%(value)r n'est pas une date (AAAA-MM-JJ).") % {"value": value}) from None
     if not isinstance(value, dt.date):
-        raise PolicyError(path, "Give the date as YYYY-MM-DD.")
+        raise PolicyError(path, gettext("Donnez la date sous la forme AAAA-MM-JJ."))
     if value < today:
-        raise PolicyError(path, f"The date {value.isoformat()} is in the past.")
+        raise PolicyError(path, gettext("La date du %(date)s est passée.") % {"date": value.strftime("%d/%m/%Y")})
     return value.isoformat()
 
 
@@ -206,7 +217,7 @@ def node_today() -> dt.date:
 def validate_templates(templates: Any, *, today: dt.date | None = None) -> list[dict[str, Any]]:
     """The templates checked and normalised (parameters in canonical form), or `PolicyError`."""
     if not isinstance(templates, list):
-        raise PolicyError("templates", "The templates are a list of objects with a 'name'.")
+        raise PolicyError("templates", gettext("Les modèles sont une liste d'objets avec un « name »."))
     today = today or node_today()
     out: list[dict[str, Any]] = []
     seen: set[str] = set()
@@ -215,16 +226,23 @@ def validate_templates(templates: Any, *, today: dt.date | None = None) -> list[
         if isinstance(raw, str):
             raw = {"name": raw}
         if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
-            raise PolicyError(path, "Each template is an object with a 'name'.")
+            raise PolicyError(path, gettext("Chaque modèle est un objet avec un « name »."))
         name = raw["name"]
         if name not in _PARAMETERS:
-            raise PolicyError(f"{path}.name", f"Unknown template '{name}'; known: {', '.join(TEMPLATE_NAMES)}.")
+            raise PolicyError(
+                f"{path}.name",
+                gettext("Modèle inconnu « %(name)s » ; modèles connus : %(known)s.")
+                % {"name": name, "known": ", ".join(TEMPLATE_NAMES)},
+            )
         if name in seen:
-            raise PolicyError(f"{path}.name", f"The template '{name}' is chosen twice.")
+            raise PolicyError(f"{path}.name", gettext("Le modèle « %(name)s » est choisi deux fois.") % {"name": name})
         seen.add(name)
         for key in raw:
             if key != "name" and key not in _PARAMETERS[name]:
-                raise PolicyError(f"{path}.{key}", f"The template '{name}' has no parameter '{key}'.")
+                raise PolicyError(
+                    f"{path}.{key}",
+                    gettext("Le modèle « %(name)s » n'a pas de paramètre « %(key)s ».") % {"name": name, "key": key},
+                )
         item: dict[str, Any] = {"name": name}
         if name == "licensed_only":
             categories = _categories(raw.get("categories"), f"{path}.categories")
@@ -243,8 +261,10 @@ def validate_templates(templates: Any, *, today: dt.date | None = None) -> list[
         index = next(i for i, t in enumerate(out) if t["name"] in RESTRICTING)
         raise PolicyError(
             f"templates[{index}].name",
-            "A restricting template (purposes, date) needs a template that grants access "
-            "(public, licensed professionals, named partners or ministry aggregates).",
+            gettext(
+                "Un modèle qui restreint (finalités, date de fin) a besoin d'un modèle qui ouvre l'accès "
+                "(public, professionnels licenciés, partenaires nommés ou agrégats pour le ministère)."
+            ),
         )
     return out
 

@@ -231,7 +231,7 @@ def test_out_of_profile_content_is_refused_with_its_path(doc: Any, field: str) -
 
 def test_the_reason_is_a_clear_sentence() -> None:
     error = refused(_constraint("purpose", "isAnyOf", ["marketing"]))
-    assert "purpose" in error.message
+    assert "finalité" in error.message  # French first
     assert "programming" in error.message
     assert str(error).startswith("permission[0].constraint[1].rightOperand[0]: ")
 
