@@ -249,3 +249,38 @@ def test_the_change_feed_carries_no_hidden_record_nor_a_blocking_owner_data(owne
     assert feed(partner) == {str(shown.pk), str(hidden.pk)}
     assert feed(owner) == {str(shown.pk), str(hidden.pk)}
     assert feed(blocked_org) == set()
+
+
+# ---------------------------------------------------------------------------- Idempotency-Key replay
+
+
+def test_a_replayed_creation_is_refused_to_a_caller_now_denied(owner: Any, bearer_client: Any) -> None:
+    from django.utils import timezone
+
+    from dataspace.oauth.models import Mandate
+    from tests.factories import UserFactory
+
+    vendor = bearer_client("referentials:read referentials:write", kind="depositor")  # a vendor's own client
+    mandate = Mandate.objects.create(
+        structure=owner, client=vendor.oauth_client, scopes=["referentials:write"], granted_by=UserFactory()
+    )
+    payload = {"name": "Salle des fêtes", "owner": str(owner.pk), "city": "Lille"}
+    created = vendor.post("/api/v1/venues/", payload, format="json", HTTP_IDEMPOTENCY_KEY="k-1")
+    assert created.status_code == 201, created.content
+    again = vendor.post("/api/v1/venues/", payload, format="json", HTTP_IDEMPOTENCY_KEY="k-1")
+    assert again.status_code == 201
+    assert again["Idempotent-Replayed"] == "true"
+
+    mandate.revoked_at = timezone.now()  # the structure ends the mandate, then hides the venue
+    mandate.save()
+    HiddenRecord.objects.create(owner=owner, target_type="venue", target_id=created.json()["id"])
+    for accept in ("application/json", "application/ld+json"):
+        replay = vendor.post(
+            "/api/v1/venues/?purpose=programming",
+            payload,
+            format="json",
+            HTTP_IDEMPOTENCY_KEY="k-1",
+            HTTP_ACCEPT=accept,
+        )
+        assert replay.status_code == 404, replay.content
+        assert "Salle des fêtes" not in replay.content.decode()

@@ -307,6 +307,18 @@ class ReferentialViewSet(JSONErrorsMixin, IdempotentCreateMixin, ConditionalReco
 
     # ------------------------------------------------------------------ who may write which owner
 
+    def _replay(self, stored: Any, digest: str) -> Response:
+        """A replayed creation is a read of the record: a caller the decision point now refuses
+        (hidden from it, blocked, no longer acting for the owner) gets that refusal, not the answer."""
+        response = super()._replay(stored, digest)
+        body = stored.response_body
+        if self.policy_enforced and isinstance(body, dict) and body.get("id"):
+            model = self.get_queryset().model
+            record = model._default_manager.filter(pk=body["id"]).first()
+            if record is not None:
+                _decision, self.policy_headers = enforcement.guard_read(self.request, record)
+        return response
+
     def owning_organisation(self, instance: Any) -> Organisation | None:
         """Whose data the record is (ScopePermission checks it before any change)."""
         return services.owning_organisation(instance)
