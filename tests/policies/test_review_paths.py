@@ -284,3 +284,20 @@ def test_a_replayed_creation_is_refused_to_a_caller_now_denied(owner: Any, beare
         )
         assert replay.status_code == 404, replay.content
         assert "Salle des fêtes" not in replay.content.decode()
+
+
+# ---------------------------------------------------------------------------- writes and break-glass probes
+
+
+def test_a_write_to_a_hidden_record_answers_as_to_a_missing_one(owner: Any, bearer_client: Any) -> None:
+    hidden, shown = VenueFactory(owner=owner), VenueFactory(owner=owner)
+    HiddenRecord.objects.create(owner=owner, target_type="venue", target_id=hidden.pk)
+    other = bearer_client("referentials:read referentials:write", kind="depositor")
+    assert other.patch(f"/api/v1/venues/{shown.pk}/", {"city": "Douai"}, format="json").status_code == 403
+    missing = other.patch("/api/v1/venues/00000000-0000-4000-8000-000000000000/", {"city": "Douai"}, format="json")
+    for method in (other.patch, other.put, other.delete):
+        answer = method(f"/api/v1/venues/{hidden.pk}/", {"city": "Douai"}, format="json")
+        assert answer.status_code == missing.status_code == 404
+        assert answer.json()["error"] == missing.json()["error"]
+    own = bearer_client("referentials:read referentials:write", kind="depositor", owner=owner)
+    assert own.patch(f"/api/v1/venues/{hidden.pk}/", {"city": "Douai"}, format="json").status_code == 200

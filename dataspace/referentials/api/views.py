@@ -24,7 +24,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import permissions as drf_permissions
 from rest_framework import viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.request import Request
@@ -332,6 +332,17 @@ class ReferentialViewSet(JSONErrorsMixin, IdempotentCreateMixin, ConditionalReco
             )
         return instance
 
+    def check_object_permissions(self, request: Request, obj: Any) -> None:
+        """A write to a record hidden from the caller answers as to a missing one (404), before the
+        owner rules would answer 403 naming its owner."""
+        if (
+            self.policy_enforced
+            and request.method not in drf_permissions.SAFE_METHODS
+            and _hidden_from_caller(request, obj)
+        ):
+            raise NotFound()
+        super().check_object_permissions(request, obj)
+
     def object_grant(self, request: Request, obj: Any, scope: str) -> bool:
         """A change the owner rules refuse, permitted by the decision point (`modify`): a co-producer's
         object grant or an ODRL permission of the owner's policy; journaled for the owner."""
@@ -370,6 +381,16 @@ class ReferentialViewSet(JSONErrorsMixin, IdempotentCreateMixin, ConditionalReco
 
     def perform_destroy(self, instance: Any) -> None:
         services.delete_record(instance)
+
+
+def _hidden_from_caller(request: Request, record: Any) -> bool:
+    from policies import pdp
+    from policies.controls import is_hidden_from
+
+    record_type = str(type(record).record_type)
+    if record_type not in enforcement.request_index(request).hidden_types:
+        return False
+    return is_hidden_from(enforcement.subject_for_request(request), record_type, record.pk, pdp.owner_of(record))
 
 
 def embeddable(subject: Any, model: type[Any]) -> QuerySet[Any]:
