@@ -547,7 +547,13 @@ def open_break_glass(
     owner_id = owner_id_of(record) if record is not None else None
     # A record hidden from the subject stays hidden (break-glass opens what a policy denies, not
     # what the owner hid) and is answered exactly like a missing one: its existence is not disclosed.
-    if record is None or owner_id is None or is_hidden_from(subject, target_type, record.pk, owner_id):
+    # A performance under option (visible to the node's staff only) is not disclosed either.
+    if (
+        record is None
+        or owner_id is None
+        or not getattr(record, "is_public", True)
+        or is_hidden_from(subject, target_type, record.pk, owner_id)
+    ):
         raise ValidationError({"record": [_("Aucun enregistrement de ce type et de cet identifiant sur ce nœud.")]})
     ok, code, sentence = _standing(subject, timezone.localdate(at))
     if not ok:

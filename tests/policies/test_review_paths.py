@@ -301,3 +301,29 @@ def test_a_write_to_a_hidden_record_answers_as_to_a_missing_one(owner: Any, bear
         assert answer.json()["error"] == missing.json()["error"]
     own = bearer_client("referentials:read referentials:write", kind="depositor", owner=owner)
     assert own.patch(f"/api/v1/venues/{hidden.pk}/", {"city": "Douai"}, format="json").status_code == 200
+
+
+def test_break_glass_does_not_disclose_an_option(owner: Any, bearer_client: Any) -> None:
+    from dataspace.referentials.models import Performance
+    from tests.factories import PerformanceFactory
+
+    account = ProfessionalAccountFactory(organisation=OrganisationFactory(name="Compagnie"))
+    LicenceFactory(organisation=account.organisation, category=2)
+    api = bearer_client("referentials:read", kind="reader", user=account.user)
+    option = PerformanceFactory(owner=owner, status=Performance.Status.OPTION)
+    scheduled = PerformanceFactory(owner=owner)
+
+    def open_on(record_id: Any) -> Any:
+        body = {
+            "record": {"type": "performance", "id": str(record_id)},
+            "emergency": "public_safety",
+            "justification": "Évacuation de la salle : il faut la jauge exacte de la représentation.",
+            "purpose": "programming",
+        }
+        return api.post("/api/v1/break-glass/", body, format="json")
+
+    assert open_on(scheduled.pk).status_code == 201
+    missing = open_on("00000000-0000-4000-8000-000000000000")
+    refused = open_on(option.pk)
+    assert refused.status_code == missing.status_code == 400
+    assert refused.json() == missing.json()
