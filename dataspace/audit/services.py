@@ -49,6 +49,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.functional import Promise
+from django.utils.translation import gettext
 
 from dataspace.audit.models import GENESIS_HASH, JournalEntry, JournalSeal
 
@@ -617,8 +618,11 @@ def _parse_moment(raw: str, name: str, *, end: bool) -> tuple[dt.datetime, bool]
             return timezone.make_aware(dt.datetime.combine(day + dt.timedelta(days=1), dt.time.min)), False
         return start, True
     if moment is None:
-        expected = "an ISO 8601 date or date-time (2026-11-30, 2026-11-30T14:00Z)"
-        raise FilterError({name: [f"Expected {expected}, got {raw!r}."]})
+        message = gettext(
+            "Une date ISO 8601, éventuellement avec l'heure (2026-11-30, 2026-11-30T14:00Z), est attendue ; "
+            "reçu %(raw)r."
+        )
+        raise FilterError({name: [message % {"raw": raw}]})
     if timezone.is_naive(moment):
         moment = timezone.make_aware(moment)
     return moment, True
@@ -647,7 +651,10 @@ def parse_filters(params: Mapping[str, str]) -> JournalFilters:
             if text(name) in allowed:
                 values[name] = text(name)
             else:
-                errors[name] = [f"Unknown value {text(name)!r}; one of: {', '.join(allowed)}."]
+                errors[name] = [
+                    gettext("Valeur inconnue %(value)r ; valeurs admises : %(allowed)s.")
+                    % {"value": text(name), "allowed": ", ".join(allowed)}
+                ]
     for name in ("action", "purpose", "actor", "record_type"):
         values[name] = text(name)
     for name, key in (("record_id", "record_id"), ("owner", "owner")):
@@ -655,12 +662,12 @@ def parse_filters(params: Mapping[str, str]) -> JournalFilters:
             try:
                 values[key] = uuid.UUID(text(name))
             except ValueError:
-                errors[name] = [f"Expected a UUID, got {text(name)!r}."]
+                errors[name] = [gettext("Un UUID est attendu ; reçu %(value)r.") % {"value": text(name)}]
     if text("before"):
         try:
             values["before"] = int(text("before"))
         except ValueError:
-            errors["before"] = [f"Expected an entry number, got {text('before')!r}."]
+            errors["before"] = [gettext("Un numéro d'entrée est attendu ; reçu %(value)r.") % {"value": text("before")}]
     if errors:
         raise FilterError(errors)
     return JournalFilters(**values)

@@ -16,7 +16,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 
-from dataspace.audit import services
+from dataspace.audit import labels, services
 from dataspace.audit.models import JournalEntry
 
 #: Entries per page (older ones behind a "before" link), and break-glass entries shown at the top.
@@ -67,8 +67,15 @@ def journal_page(request: HttpRequest) -> HttpResponse:
                 older = "?" + _query(params, before=entries[-1].seq)
     organisations = _organisations(owners)
     names = dict(organisations)
+    record_types = labels.record_type_labels()
     for entry in (*break_glass, *entries):
+        # French labels of the codes (the API and the CSV keep the codes).
         entry.owner_name = names.get(str(entry.owner_id), "")  # type: ignore[attr-defined]
+        entry.action_label = labels.label(labels.ACTION_LABELS, entry.action)  # type: ignore[attr-defined]
+        entry.purpose_label = labels.label(labels.PURPOSE_LABELS, entry.purpose)  # type: ignore[attr-defined]
+        entry.record_type_label = labels.label(record_types, entry.record_type)  # type: ignore[attr-defined]
+        emergency = str((entry.details or {}).get("emergency") or "")
+        entry.emergency_label = labels.label(labels.EMERGENCY_LABELS, emergency)  # type: ignore[attr-defined]
     context = {
         "params": params,
         "errors": errors,
@@ -80,6 +87,9 @@ def journal_page(request: HttpRequest) -> HttpResponse:
         "organisations": organisations,
         "streams": JournalEntry.Stream.choices,
         "decisions": JournalEntry.Outcome.choices,
+        "actions": labels.choices(labels.ACTION_LABELS, params["action"]),
+        "purposes": labels.choices(labels.PURPOSE_LABELS, params["purpose"]),
+        "record_types": labels.choices(record_types, params["record_type"]),
         "all_owners": owners is None,
     }
     return render(request, "audit/journal.html", context)

@@ -115,3 +115,55 @@ def test_anonymous_visitors_are_sent_to_the_login(db: Any) -> None:
     response = Client().get(URL)
     assert response.status_code == 302
     assert response["Location"] == "/admin/login/?next=/journal/"
+
+
+def test_codes_are_shown_as_french_labels(theatre: Any) -> None:
+    write(theatre, action="aggregate", purpose="touring", record_type="technical-sheet", actor=Actor(username="pro"))
+    write(
+        theatre,
+        minutes=1,
+        stream="break_glass",
+        action="break_glass",
+        details={"emergency": "rigging_safety", "justification": "Accroche à vérifier avant le montage"},
+    )
+    page = member(theatre).get(URL).content.decode()
+    table = page[page.index('id="titre-entrees"') :]
+    assert "<td>statistiques (agrégats)" in table
+    assert "diffusion, tournées" in table
+    assert "fiche technique" in table
+    assert ">aggregate<" not in table
+    assert ">touring<" not in table
+    assert ">technical-sheet<" not in table
+    urgent = page[page.index('class="break-glass"') : page.index('id="titre-entrees"')]
+    assert "<td>accès d&#x27;urgence" in urgent
+    assert "sécurité des accroches et charges" in urgent
+    assert "rigging_safety" not in urgent
+
+
+def test_an_unknown_code_is_shown_as_it_is(theatre: Any) -> None:
+    write(theatre, action="teleport", purpose="", actor=Actor(username="pro"))
+    table = member(theatre).get(URL).content.decode()
+    assert "<td>teleport" in table
+
+
+def test_filters_are_lists_of_french_labels_whose_values_are_the_codes(theatre: Any) -> None:
+    write(theatre, action="read", purpose="programming", actor=Actor(username="personne.lit"))
+    write(theatre, minutes=1, action="search", purpose="research", actor=Actor(username="personne.cherche"))
+    client = member(theatre)
+    response = client.get(URL, {"action": "search", "purpose": "research", "record_type": "performance"})
+    page = response.content.decode()
+    assert "personne.cherche" in page
+    assert "personne.lit" not in page
+    for name in ("action", "purpose", "record_type", "decision", "stream"):
+        assert f'<select name="{name}">' in page
+        assert f'<input type="text" name="{name}"' not in page
+    assert '<option value="search" selected>recherche</option>' in page
+    assert '<option value="research" selected>recherche et études</option>' in page
+    assert '<option value="performance" selected>' in page
+    assert '<option value="read">consultation</option>' in page
+    assert '<option value="deny">refusé</option>' in page
+    assert 'placeholder="read"' not in page
+    assert 'placeholder="programming"' not in page
+    # A code the lists do not know (an API user's link) stays selected rather than being dropped.
+    kept = client.get(URL, {"action": "teleport"}).content.decode()
+    assert '<option value="teleport" selected>teleport</option>' in kept
