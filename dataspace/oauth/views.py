@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from authlib.oauth2.rfc6749 import OAuth2Error
 from django.contrib.auth.views import LoginView, redirect_to_login
@@ -74,6 +75,21 @@ def authorize(request: HttpRequest) -> HttpResponse:
 
 
 class OAuthLoginView(LoginView):
-    """The login page a person sees before consenting (not the admin's: a person need not be staff)."""
+    """The login page of a person (not the admin's: a person need not be staff).
+
+    It comes before an OAuth consent, and before the other person-facing pages (the registry's
+    terms of use): it says an application asks for access only when the login continues an OAuth
+    authorization (`next` is the authorization endpoint).
+    """
 
     template_name = "oauth/login.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context["continues_authorization"] = continues_authorization(self.get_redirect_url())
+        return context
+
+
+def continues_authorization(next_url: str) -> bool:
+    """Does the login go on to the OAuth authorization endpoint (an application asking for access)?"""
+    return bool(next_url) and urlsplit(next_url).path == reverse("oauth:authorize")

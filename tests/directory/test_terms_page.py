@@ -66,3 +66,16 @@ def test_an_outdated_version_is_refused(browser: Client) -> None:
 
 def test_no_terms_published(browser: Client) -> None:
     assert "Aucune version" in browser.get("/conditions/").content.decode()
+
+
+def test_after_accepting_the_page_offers_a_way_onward(browser: Client) -> None:
+    TermsOfUseFactory(version="2026-1")
+    before = browser.get("/conditions/").content.decode()
+    assert 'href="/api/docs/"' not in before  # first the button
+    response = browser.post("/conditions/", {"version": "2026-1"})
+    assert response["Location"] == "/conditions/"
+    page = browser.get("/conditions/").content.decode()
+    assert "Vous avez accepté la version 2026-1" in page
+    assert 'href="/api/docs/"' in page
+    assert 'href="/">' in page
+    assert "Retour à l'accueil" in page

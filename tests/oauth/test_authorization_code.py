@@ -316,3 +316,26 @@ def test_consent_screen_in_english(browser: Any, app: Any, settings: Any) -> Non
     login = anonymous.get("/oauth/login/", secure=True).content.decode()
     assert "Sign in" in login
     assert "Password" in login
+
+
+def test_the_login_page_names_an_application_only_when_it_continues_an_authorization(
+    client: Any, app: Any, person: Any
+) -> None:
+    application = "Une application demande à accéder à des données en votre nom"
+    _, challenge = pkce_pair()
+    sent = client.get(authorize_url(app.client.client_id, challenge), secure=True)
+    for_an_application = client.get(sent["Location"], secure=True).content.decode()
+    assert application in for_an_application
+    assert "Connectez-vous pour continuer." not in for_an_application
+    for_the_terms = client.get("/oauth/login/?next=/conditions/", secure=True).content.decode()
+    assert application not in for_the_terms
+    assert "Connectez-vous pour continuer." in for_the_terms
+    assert 'name="next" value="/conditions/"' in for_the_terms
+    alone = client.get("/oauth/login/", secure=True).content.decode()
+    assert application not in alone
+    assert "Connectez-vous pour continuer." in alone
+    # A look-alike path or another site's authorization endpoint is not this node's authorization.
+    lookalike = client.get("/oauth/login/?next=/oauth/authorized-apps", secure=True).content.decode()
+    assert application not in lookalike
+    elsewhere = client.get("/oauth/login/?next=https://ailleurs.example/oauth/authorize", secure=True).content.decode()
+    assert application not in elsewhere
