@@ -369,6 +369,11 @@ class PolicyAdmin(MembershipAdmin):
             return False  # history: read only
         return super().has_change_permission(request, obj)
 
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # A structure's administrator deactivates a policy (the action), kept as history; deleting
+        # the row is left to the node's operator.
+        return _is_superuser(request)
+
     @admin.display(description=_("En une phrase"))
     def policy_sentence(self, obj: Policy) -> str:
         if not obj.pk:

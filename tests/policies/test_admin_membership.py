@@ -73,6 +73,15 @@ def test_an_administrator_changes_its_policies_but_not_another_structures(struct
     assert page.status_code == 200
     assert page.context["has_change_permission"] is True
     assert client.get(f"/admin/policies/policy/{theirs.pk}/change/").status_code == 302  # not among theirs
+    # Deactivated (kept as history), never deleted, by the structure's administrator.
+    assert client.get(f"/admin/policies/policy/{own.pk}/delete/").status_code == 403
+    deactivated = client.post(
+        "/admin/policies/policy/", {"action": "deactivate", "_selected_action": [str(own.pk), str(theirs.pk)]}
+    )
+    assert deactivated.status_code == 302
+    own.refresh_from_db()
+    theirs.refresh_from_db()
+    assert (own.active, theirs.active) == (False, True)
 
 
 @pytest.mark.parametrize("role", ["reader", "editor"])
