@@ -73,7 +73,10 @@ INSTALLED_APPS = [
     "dataspace.oauth",
     "dataspace.directory",
     "dataspace.audit",
+    "dataspace.consent",
+    "dataspace.contacts",
     "policies",
+    "federation",
     "dataspace.web",
 ]
 
@@ -263,6 +266,11 @@ OAUTH_SECRET_GRACE_PERIOD = env_int("OAUTH_SECRET_GRACE_PERIOD", 7 * 24 * 3600, 
 OAUTH_SECRET_MAX_AGE_DAYS = env_int("OAUTH_SECRET_MAX_AGE_DAYS", 365, minimum=1)
 # The plain-http exception for loopback demo/test nodes only (authlib refuses http otherwise).
 OAUTH_ALLOW_INSECURE_LOOPBACK = NODE_BASE_URL.startswith(("http://127.0.0.1", "http://localhost", "http://[::1]"))
+
+# ---------------------------------------------------------------------------- personal data at rest (dataspace.node.crypto)
+# Comma-separated Fernet keys, newest first; empty: the key file $NODE_DATA_DIR/personal_data_keys
+# (created 0600 on first use). Rotation: docs/operations.md.
+PERSONAL_DATA_KEYS = env_str("PERSONAL_DATA_KEYS", "")
 
 # ---------------------------------------------------------------------------- usage policies (policies)
 # Base URLs of the ministry's nodes, the assignee of the "ministry aggregates only" template (empty:

@@ -11,6 +11,7 @@ urlpatterns = [
     path("", include("dataspace.oauth.urls")),
     path("", include("dataspace.audit.urls")),
     path("", include("dataspace.directory.urls")),
+    path("", include("dataspace.consent.urls")),
     path("", include("policies.urls")),
     path("api/v1/", include("dataspace.api.urls")),
     path("feeds/", include("dataspace.referentials.feeds_urls")),

@@ -9,4 +9,7 @@ urlpatterns = [
     path("", include("policies.api.urls")),
     path("", include("dataspace.audit.api.urls")),
     path("", include("dataspace.directory.api.urls")),
+    path("", include("dataspace.consent.api.urls")),
+    path("", include("dataspace.contacts.api.urls")),
+    path("", include("federation.api.urls")),
 ]

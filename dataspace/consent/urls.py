@@ -1,0 +1,5 @@
+"""Human pages of this app."""
+
+from django.urls import URLPattern, URLResolver
+
+urlpatterns: list[URLPattern | URLResolver] = []
