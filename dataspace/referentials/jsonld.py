@@ -535,20 +535,24 @@ def embedded_records(document: Node) -> dict[str, tuple[str, uuid.UUID]]:
     return found
 
 
-def _withhold_in(value: Any, withheld: set[str]) -> Any:
+def _withhold_in(value: Any, withheld: set[str], dropped: set[str]) -> Any:
     if isinstance(value, list):
-        return [_withhold_in(item, withheld) for item in value]
+        kept = [item for item in value if not (isinstance(item, dict) and item.get("@id") in dropped)]
+        return [_withhold_in(item, withheld, dropped) for item in kept]
     if isinstance(value, dict):
         if value.get("@id") in withheld:
             return {"@id": value["@id"]}
-        return {name: _withhold_in(member, withheld) for name, member in value.items()}
+        return {name: _withhold_in(member, withheld, dropped) for name, member in value.items()}
     return value
 
 
-def withhold(document: Node, withheld: set[str]) -> Node:
+def withhold(document: Node, withheld: set[str], dropped: set[str] | None = None) -> Node:
     """The document with each embedded record of `withheld` (URIs) reduced to its `@id`, as the
-    JSON rendering gives only the related record's UUID; a performance whose production is
-    withheld loses the members it takes from it (`PRODUCTION_MEMBERS`)."""
+    JSON rendering gives only the related record's UUID, and the records of `dropped` (hidden
+    from the caller) left out of lists; a performance whose production is withheld loses the
+    members it takes from it (`PRODUCTION_MEMBERS`)."""
+    hidden = dropped or set()
+    withheld = withheld | hidden
     if not withheld:
         return document
 
@@ -560,7 +564,8 @@ def withhold(document: Node, withheld: set[str]) -> Node:
             if not (isinstance(work, dict) and work.get("@id") in withheld and name in PRODUCTION_MEMBERS)
         }
         return {
-            name: member if name == "@context" else _withhold_in(member, withheld) for name, member in trimmed.items()
+            name: member if name == "@context" else _withhold_in(member, withheld, hidden)
+            for name, member in trimmed.items()
         }
 
     graph = document.get("@graph")

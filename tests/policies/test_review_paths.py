@@ -327,3 +327,33 @@ def test_break_glass_does_not_disclose_an_option(owner: Any, bearer_client: Any)
     refused = open_on(option.pk)
     assert refused.status_code == missing.status_code == 400
     assert refused.json() == missing.json()
+
+
+# ---------------------------------------------------------------------------- related ids of hidden records
+
+
+def test_a_public_venue_does_not_list_its_hidden_hall(owner: Any, pro: Any) -> None:
+    from tests.factories import HallFactory
+
+    venue = VenueFactory(owner=owner)
+    shown, hidden = (
+        HallFactory(venue=venue, owner=owner, name="Grande salle"),
+        HallFactory(venue=venue, owner=owner, name="Studio secret"),
+    )
+    partner = OrganisationFactory(name="Scène partenaire")
+    HiddenRecord.objects.create(owner=owner, target_type="hall", target_id=hidden.pk).partners.add(partner)
+    ld = {"HTTP_ACCEPT": "application/ld+json"}
+
+    for api in (APIClient(), pro()):
+        detail = api.get(f"/api/v1/venues/{venue.pk}/")
+        assert detail.json()["halls"] == [str(shown.pk)]
+        listing = api.get("/api/v1/venues/").content.decode()
+        assert str(shown.pk) in listing
+        assert str(hidden.pk) not in listing
+        document = api.get(f"/api/v1/venues/{venue.pk}/", **ld).content.decode()
+        assert "Grande salle" in document
+        assert str(hidden.pk) not in document
+        assert "Studio secret" not in document
+
+    named = pro(organisation=partner)
+    assert sorted(named.get(f"/api/v1/venues/{venue.pk}/").json()["halls"]) == sorted([str(shown.pk), str(hidden.pk)])

@@ -15,6 +15,7 @@ from typing import Any
 from django.db import models
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.relations import MANY_RELATION_KWARGS
 
 from dataspace.referentials import services
 from dataspace.referentials.models import (
@@ -34,6 +35,50 @@ from dataspace.referentials.models import (
 from dataspace.referentials.validators import validate_same_as
 
 RECORD_FIELDS = ("id", "uri", "version", "owner", "origin", "same_as", "created_at", "updated_at")
+
+_HIDDEN_CACHE = "_referentials_hidden_ids"
+
+
+def hidden_from_request(request: Any, record_type: str) -> set[Any]:
+    """The ids of the records of one type hidden from the caller (`policies.controls`), one query
+    per type and request, none while no record of that type is hidden."""
+    from policies import enforcement
+    from policies.controls import hidden_exclusion
+
+    if request is None or record_type not in enforcement.request_index(request).hidden_types:
+        return set()
+    django_request = getattr(request, "_request", request)
+    cache: dict[str, set[Any]] = django_request.__dict__.setdefault(_HIDDEN_CACHE, {})
+    if record_type not in cache:
+        from dataspace.records.services import record_models
+
+        model = record_models()[record_type]
+        exclusion = hidden_exclusion(enforcement.subject_for_request(request), record_type)
+        cache[record_type] = (
+            set(model._default_manager.filter(exclusion).values_list("pk", flat=True)) if exclusion else set()
+        )
+    return cache[record_type]
+
+
+class _VisibleManyRelatedField(serializers.ManyRelatedField):
+    def to_representation(self, iterable: Any) -> list[Any]:
+        request = self.context.get("request")
+        items = list(iterable)
+        hidden = hidden_from_request(request, str(type(items[0]).record_type)) if items else set()
+        return [self.child_relation.to_representation(item) for item in items if item.pk not in hidden]
+
+
+class VisibleRelatedField(serializers.PrimaryKeyRelatedField):
+    """UUIDs of related records (read only, many), leaving out those hidden from the caller: a
+    public record never tells that a hidden one exists."""
+
+    @classmethod
+    def many_init(cls, *args: Any, **kwargs: Any) -> Any:
+        list_kwargs: dict[str, Any] = {"child_relation": cls(*args, **{k: v for k, v in kwargs.items() if k != "many"})}
+        for key in kwargs:
+            if key in MANY_RELATION_KWARGS:
+                list_kwargs[key] = kwargs[key]
+        return _VisibleManyRelatedField(**list_kwargs)
 
 
 class RecordSerializer(serializers.ModelSerializer):
@@ -137,7 +182,7 @@ class OrganisationSerializer(RecordSerializer):
 
 
 class VenueSerializer(RecordSerializer):
-    halls: serializers.PrimaryKeyRelatedField[Any] = serializers.PrimaryKeyRelatedField(
+    halls: serializers.PrimaryKeyRelatedField[Any] = VisibleRelatedField(
         many=True, read_only=True, help_text="UUIDs of the venue's halls."
     )
 
@@ -219,9 +264,7 @@ class PersonSerializer(RecordSerializer):
 
 
 class WorkSerializer(RecordSerializer):
-    contributions: serializers.PrimaryKeyRelatedField[Any] = serializers.PrimaryKeyRelatedField(
-        many=True, read_only=True
-    )
+    contributions: serializers.PrimaryKeyRelatedField[Any] = VisibleRelatedField(many=True, read_only=True)
 
     class Meta(RecordSerializer.Meta):
         model = Work
@@ -239,10 +282,10 @@ class WorkSerializer(RecordSerializer):
 
 
 class ProductionSerializer(RecordSerializer):
-    contributions: serializers.PrimaryKeyRelatedField[Any] = serializers.PrimaryKeyRelatedField(
+    contributions: serializers.PrimaryKeyRelatedField[Any] = VisibleRelatedField(
         many=True, read_only=True, help_text="UUIDs of the credits."
     )
-    revivals: serializers.PrimaryKeyRelatedField[Any] = serializers.PrimaryKeyRelatedField(
+    revivals: serializers.PrimaryKeyRelatedField[Any] = VisibleRelatedField(
         many=True, read_only=True, help_text="UUIDs of the productions reviving this one."
     )
 

@@ -208,7 +208,14 @@ class ReferentialViewSet(JSONErrorsMixin, IdempotentCreateMixin, ConditionalReco
             document = jsonld.record_document(objects[0])
         if not self.policy_enforced:
             return document
-        return jsonld.withhold(document, self._withheld(jsonld.embedded_records(document)))
+        embedded = jsonld.embedded_records(document)
+        return jsonld.withhold(document, self._withheld(embedded), self._hidden(embedded))
+
+    def _hidden(self, embedded: dict[str, tuple[str, Any]]) -> set[str]:
+        """The embedded records (URIs) hidden from the caller: left out of lists altogether."""
+        return {
+            uri for uri, (record_type, pk) in embedded.items() if pk in s.hidden_from_request(self.request, record_type)
+        }
 
     def _withheld(self, embedded: dict[str, tuple[str, Any]]) -> set[str]:
         """The embedded records (URIs) the caller gets as a bare `@id` (see `embeddable`)."""
