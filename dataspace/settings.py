@@ -272,6 +272,14 @@ OAUTH_ALLOW_INSECURE_LOOPBACK = NODE_BASE_URL.startswith(("http://127.0.0.1", "h
 # (created 0600 on first use). Rotation: docs/operations.md.
 PERSONAL_DATA_KEYS = env_str("PERSONAL_DATA_KEYS", "")
 
+# ---------------------------------------------------------------------------- the person's portal (/moi/)
+# How long a one-time sign-in link stays valid, in minutes; how many links one email address (or one
+# client address) may request per PORTAL_LINK_THROTTLE_WINDOW seconds.
+PORTAL_LINK_MINUTES = env_int("PORTAL_LINK_MINUTES", 15, minimum=1)
+PORTAL_LINK_REQUESTS_PER_EMAIL = env_int("PORTAL_LINK_REQUESTS_PER_EMAIL", 5, minimum=1)
+PORTAL_LINK_REQUESTS_PER_ADDRESS = env_int("PORTAL_LINK_REQUESTS_PER_ADDRESS", 20, minimum=1)
+PORTAL_LINK_THROTTLE_WINDOW = env_int("PORTAL_LINK_THROTTLE_WINDOW", 900, minimum=10)
+
 # ---------------------------------------------------------------------------- usage policies (policies)
 # Base URLs of the ministry's nodes, the assignee of the "ministry aggregates only" template (empty:
 # this node if it has the ministry role; otherwise the administrator names the node in the template).
