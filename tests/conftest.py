@@ -16,6 +16,19 @@ def _isolated_node_files(settings: Any, tmp_path: Any) -> None:
     settings.NODE_KEY_DIR = tmp_path / "keys"
 
 
+@pytest.fixture(autouse=True)
+def _fresh_policy_cache() -> Any:
+    """Compiled policies never outlive a test: its transaction is rolled back, the per-process
+    cache of compiled policies (and the generation number in the Django cache) is not."""
+    from policies.pdp import forget_compiled_policies
+    from policies.services import bump_policy_generation
+
+    forget_compiled_policies()
+    bump_policy_generation()
+    yield
+    forget_compiled_policies()
+
+
 @pytest.fixture
 def structure(db: Any) -> Any:
     """The structure that runs this node and owns its data."""

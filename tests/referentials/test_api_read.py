@@ -201,6 +201,7 @@ def _count(client: Any, url: str, **headers: str) -> int:
 @pytest.mark.parametrize("accept", ["application/json", "application/ld+json"])
 def test_list_query_count_is_flat_in_page_size(anon_client: Any, plural: str, record_type: str, accept: str) -> None:
     _populate(record_type, 101 if accept == "application/json" else 25)
+    anon_client.get(f"/api/v1/{plural}/?page_size=1", HTTP_ACCEPT=accept)  # the policies compile once per process
     small = _count(anon_client, f"/api/v1/{plural}/?page_size=10", HTTP_ACCEPT=accept)
     large_size = 100 if accept == "application/json" else 25
     large = _count(anon_client, f"/api/v1/{plural}/?page_size={large_size}", HTTP_ACCEPT=accept)
