@@ -167,6 +167,21 @@ CELERY_BEAT_SCHEDULE["reimport-licences"] = {
     "task": "dataspace.directory.tasks.reimport_licences",
     "schedule": 86400.0,
 }
+# ---------------------------------------------------------------------------- federation outbox (federation.outbox)
+# The registry's base URL: it receives every outbound notice (consent withdrawals…); empty: none.
+FEDERATION_REGISTRY_URL = env_str("FEDERATION_REGISTRY_URL", "").rstrip("/")
+# Delivery of outbox notices: attempts before a message is dead, HTTP timeout (s), backoff (s).
+OUTBOX_MAX_ATTEMPTS = env_int("OUTBOX_MAX_ATTEMPTS", 10, minimum=1)
+OUTBOX_TIMEOUT = float(env_int("OUTBOX_TIMEOUT", 5, minimum=1))
+OUTBOX_BACKOFF_BASE = float(env_int("OUTBOX_BACKOFF_BASE", 30, minimum=1))
+OUTBOX_BACKOFF_MAX = float(env_int("OUTBOX_BACKOFF_MAX", 6 * 3600, minimum=1))
+# Seconds between two sweeps of the outbox for messages due (receiver or Redis was down).
+OUTBOX_POLL_INTERVAL = env_int("OUTBOX_POLL_INTERVAL", 60, minimum=5)
+CELERY_BEAT_SCHEDULE["deliver-due-outbox"] = {
+    "task": "federation.tasks.deliver_due_outbox",
+    "schedule": float(OUTBOX_POLL_INTERVAL),
+}
+
 
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
