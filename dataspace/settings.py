@@ -167,6 +167,16 @@ CELERY_BEAT_SCHEDULE["reimport-licences"] = {
     "task": "dataspace.directory.tasks.reimport_licences",
     "schedule": 86400.0,
 }
+
+# ---------------------------------------------------------------------------- consents (dataspace.consent)
+# Days a renewal lasts when no expiry is given (docs/consent.md).
+CONSENT_RENEWAL_DAYS = env_int("CONSENT_RENEWAL_DAYS", 3 * 365, minimum=1)
+# Consents past their expiry are marked "expired" (with the effects of a withdrawal) every hour.
+CELERY_BEAT_SCHEDULE["expire-consents"] = {
+    "task": "dataspace.consent.tasks.expire_consents",
+    "schedule": 3600.0,
+}
+
 # ---------------------------------------------------------------------------- federation outbox (federation.outbox)
 # The registry's base URL: it receives every outbound notice (consent withdrawals…); empty: none.
 FEDERATION_REGISTRY_URL = env_str("FEDERATION_REGISTRY_URL", "").rstrip("/")
