@@ -10,10 +10,16 @@ to the organisation (structure) that holds the licences. Professionals accept th
 from __future__ import annotations
 
 import re
+from typing import Any, ClassVar
 
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+
+from dataspace.directory.entries import DirectoryEntryQuerySet
+from dataspace.directory.vocabulary import ContactChannel, Region
+from dataspace.node.crypto import EncryptedEmailField, EncryptedTextField
+from dataspace.referentials.models import OwnedRecord
 
 #: A normalised licence number: optional category prefix, PLATESV, kind (D first request, R renewal),
 #: year, six-digit sequence. E.g. `PLATESV-D-2021-013704`, `2-PLATESV-R-2024-000123`.
@@ -198,3 +204,81 @@ class TermsAcceptance(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} — {self.terms_id}"
+
+
+# ---------------------------------------------------------------------------- directory entries
+
+
+class DirectoryEntry(OwnedRecord):
+    """A person's professional profile in the directory (docs/directory.md).
+
+    The owner is the structure that holds the profile (the controller of the person's consent).
+    Published — to licensed professionals, over the API and the change feed — only while a consent
+    of the person is in force, and then only the fields that consent covers
+    (`dataspace.directory.entries`). Emails, phones and postal addresses are encrypted at rest.
+    """
+
+    record_type: ClassVar[str] = "directory-entry"
+
+    display_name = models.CharField(_("nom d'usage"), max_length=200)
+    trades = models.JSONField(_("métiers"), default=list, blank=True, help_text=_("Codes du vocabulaire des métiers."))
+    skills = models.JSONField(_("compétences"), default=list, blank=True, help_text=_("Mots-clés libres."))
+    languages = models.JSONField(_("langues"), default=list, blank=True, help_text=_("Codes ISO 639-1 (fr, en…)."))
+    region = models.CharField(_("région"), max_length=40, choices=Region.choices, blank=True)
+    availability = models.JSONField(
+        _("disponibilités"),
+        default=list,
+        blank=True,
+        help_text=_("Périodes de disponibilité : [{« start » : date, « end » : date}]."),
+    )
+    contact_channel = models.CharField(
+        _("moyen de contact préféré"), max_length=10, choices=ContactChannel.choices, blank=True
+    )
+    contact_email = EncryptedEmailField(_("courriel de contact"), blank=True)
+    contact_phone = EncryptedTextField(_("téléphone de contact"), blank=True)
+    postal_address = EncryptedTextField(_("adresse postale"), blank=True)
+    links = models.JSONField(_("liens"), default=list, blank=True, help_text=_("Adresses web (site, portfolio…)."))
+    person_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="directory_entries",
+        verbose_name=_("compte de la personne"),
+    )
+    reviewed_at = models.DateTimeField(
+        _("revue le"), null=True, blank=True, help_text=_("Dernière vérification des informations par la structure.")
+    )
+    #: Folded text and tokens of the fields the consent in force covered at the last save (never
+    #: the encrypted ones): what the directory's filters and `q` match, in SQL.
+    search_index = models.TextField(editable=False, blank=True, default="")
+
+    objects = DirectoryEntryQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["display_name", "id"]
+        verbose_name = _("fiche de l'annuaire")
+        verbose_name_plural = _("fiches de l'annuaire")
+
+    def __str__(self) -> str:
+        return self.display_name
+
+    @property
+    def is_public(self) -> bool:
+        """Published only while a consent of the person is in force (else a tombstone, or nothing)."""
+        from dataspace.directory.entries import consented_fields_of
+
+        return bool(consented_fields_of(self))
+
+    @property
+    def subject_person_id(self) -> Any:
+        """Whose personal data this is, for the journal (the person's portal lists reads of it)."""
+        return self.pk
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        from dataspace.directory.entries import build_search_index
+
+        self.search_index = build_search_index(self)
+        if kwargs.get("update_fields") is not None:
+            kwargs["update_fields"] = {*kwargs["update_fields"], "search_index"}
+        super().save(*args, **kwargs)

@@ -6,6 +6,8 @@
   cached on the user object for the request); `licence_standing(profile, day, categories)` says
   whether that professional is licensed on `day`, and if not why, in one French sentence.
 * `current_terms_version()`, `publish_terms(...)`, `accept_terms(user, version)`: terms of use.
+* Directory entries (`dataspace.directory.entries`, re-exported): `entry_fields()`,
+  `entry_field_groups()`, `refresh_publication(entry_id)`, `search(queryset, params)`.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from dataspace.directory.entries import entry_field_groups, entry_fields, refresh_publication, search
 from dataspace.directory.licence_file import LicenceFileError, read_licence_file
 from dataspace.directory.models import (
     Licence,
@@ -42,11 +45,15 @@ __all__ = [
     "accept_terms",
     "current_terms",
     "current_terms_version",
+    "entry_field_groups",
+    "entry_fields",
     "import_licences",
     "licence_standing",
     "link_licences",
     "professional_profile",
     "publish_terms",
+    "refresh_publication",
+    "search",
 ]
 
 logger = logging.getLogger("dataspace.directory")
