@@ -136,7 +136,8 @@ def test_a_known_email_receives_a_link_that_signs_in_once(alice: Any) -> None:
     assert client.get("/moi/").status_code == 302
 
     signed = client.post(path)
-    assert signed.status_code == 302 and signed["Location"] == "/moi/"
+    assert signed.status_code == 302
+    assert signed["Location"] == "/moi/"
     assert client.get("/moi/").status_code == 200
     assert LoginLink.objects.get(user=user).used_at is not None
 
@@ -151,7 +152,8 @@ def test_only_the_digest_of_the_token_is_stored(alice: Any) -> None:
     request_link(Client(), "alice@example.org")
     token = link_path(mail.outbox[0]).rsplit("/", 1)[1]
     link = LoginLink.objects.get()
-    assert link.digest == portal.link_digest(token) and len(link.digest) == 64
+    assert link.digest == portal.link_digest(token)
+    assert len(link.digest) == 64
     stored = " ".join(str(value) for value in LoginLink.objects.values_list("digest", "user_id", "created_at").get())
     assert token not in stored
 
@@ -239,7 +241,7 @@ def test_sign_out_ends_the_session(alice: Any) -> None:
 def test_the_portal_needs_a_session() -> None:
     for path in ("/moi/", "/moi/acces", f"/moi/consentements/{uuid.uuid4()}/recu"):
         response = Client().get(path)
-        assert response.status_code == 302 and response["Location"] == "/moi/connexion", path
+        assert (response.status_code, response["Location"]) == (302, "/moi/connexion"), path
 
 
 def test_a_person_sees_only_their_own_consents(alice: Any, bruno: Any) -> None:
@@ -263,11 +265,14 @@ def test_withdrawal_asks_for_confirmation_then_withdraws(alice: Any) -> None:
     assert consent.status == ConsentRecord.Status.GIVEN
 
     done = client.post(f"/moi/consentements/{consent.pk}/retirer")
-    assert done.status_code == 302 and done["Location"] == "/moi/"
+    assert done.status_code == 302
+    assert done["Location"] == "/moi/"
     consent.refresh_from_db()
     assert consent.status == ConsentRecord.Status.WITHDRAWN
     event = ConsentEvent.objects.filter(consent=consent).order_by("-at", "-pk").first()
-    assert event is not None and event.status == "withdrawn" and event.by == user
+    assert event is not None
+    assert event.status == "withdrawn"
+    assert event.by == user
     assert JournalEntry.objects.filter(action="consent.withdrawn", subject_person_id=consent.target_id).exists()
 
     page = client.get("/moi/").content.decode()
@@ -344,7 +349,8 @@ def test_the_access_history_shows_exactly_the_persons_entries(alice: Any, bruno:
     assert "PLATESV-R-2024-000123" in page
     assert "Scène nationale de Brume" in page
     assert "Programmation" in page
-    assert "intrus.curieux" not in page and "PLATESV-R-2024-000999" not in page
+    assert "intrus.curieux" not in page
+    assert "PLATESV-R-2024-000999" not in page
     assert "sans.personne" not in page
 
 
@@ -356,9 +362,11 @@ def test_the_access_history_is_newest_first_and_paginated(monkeypatch: Any, alic
     client = signed_in(alice[0])
     first = client.get("/moi/acces").content.decode()
     assert first.index("pro.2") < first.index("pro.1")
-    assert "pro.0" not in first and "?page=2" in first
+    assert "pro.0" not in first
+    assert "?page=2" in first
     second = client.get("/moi/acces?page=2").content.decode()
-    assert "pro.0" in second and "pro.2" not in second
+    assert "pro.0" in second
+    assert "pro.2" not in second
 
 
 def test_a_person_without_a_directory_entry_sees_no_one_elses_accesses(alice: Any) -> None:
