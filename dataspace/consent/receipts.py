@@ -98,7 +98,8 @@ def receipt_payload(consent: ConsentRecord, *, now: dt.datetime | None = None) -
                 for code in consent.purposes
             ],
             "data_categories": [
-                {"dpv": code, "label": vocab.data_category_label(code)} for code in consent.data_categories
+                {"code": code, "dpv": vocab.data_category_dpv(code), "label": vocab.data_category_label(code)}
+                for code in consent.data_categories
             ],
             "fields": list(consent.fields),
             "recipients": [

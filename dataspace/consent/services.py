@@ -132,15 +132,13 @@ def _record_event(
     return event
 
 
-def _clean_codes(
-    field: str, values: Any, allowed: Iterable[str], *, aliases: dict[str, str] | None = None, required: bool = True
-) -> list[str]:
+def _clean_codes(field: str, values: Any, allowed: Iterable[str], *, required: bool = True) -> list[str]:
     if not isinstance(values, list | tuple) or not all(isinstance(v, str) for v in values):
         raise _fail(field, _("Une liste de codes est attendue."))
     cleaned: list[str] = []
     allowed_set = set(allowed)
     for value in values:
-        code = (aliases or {}).get(value, value)
+        code = value
         if code not in allowed_set:
             raise _fail(
                 field,
@@ -154,16 +152,19 @@ def _clean_codes(
     return cleaned
 
 
-def _allowed_fields(target_type: str) -> frozenset[str] | None:
-    """The field names a consent on this target type may cover (None: not known here)."""
+def _field_categories(target_type: str) -> dict[str, str]:
+    """Field name → DPV category of the fields a consent on this target type may cover ({}: any)."""
     if target_type == "directory-entry":
-        try:
-            from dataspace.directory import services as directory_services
-        except ImportError:  # pragma: no cover - the directory app is always installed
-            return None
-        entry_fields = getattr(directory_services, "entry_fields", None)
-        return frozenset(entry_fields()) if entry_fields is not None else None
-    return None
+        from dataspace.directory.services import entry_fields
+
+        return dict(entry_fields())
+    return {}
+
+
+def _allowed_fields(target_type: str) -> frozenset[str] | None:
+    """The field names a consent on this target type may cover (None: not checked here)."""
+    categories = _field_categories(target_type)
+    return frozenset(categories) if categories else None
 
 
 # ---------------------------------------------------------------------------- notices
@@ -273,9 +274,7 @@ def grant_consent(
     except (TypeError, ValueError):
         raise _fail("target_id", _("Identifiant d'enregistrement invalide.")) from None
     purpose_codes = _clean_codes("purposes", list(purposes), vocab.PURPOSES_BY_TARGET[target_type])
-    categories = _clean_codes(
-        "data_categories", list(data_categories), vocab.DATA_CATEGORIES, aliases=vocab.DATA_CATEGORY_ALIASES
-    )
+    categories = _clean_codes("data_categories", list(data_categories), vocab.DATA_CATEGORIES)
     recipient_codes = _clean_codes("recipients", list(recipients), vocab.RECIPIENTS_BY_TARGET[target_type])
     field_names = list(fields) if isinstance(fields, list | tuple) else None
     if field_names is None or not all(isinstance(name, str) and name for name in field_names):
@@ -292,6 +291,21 @@ def grant_consent(
                 % {"value": ", ".join(unknown), "choices": ", ".join(sorted(allowed))},
             )
     field_names = list(dict.fromkeys(field_names))
+    field_categories = _field_categories(target_type)
+    if field_categories:
+        declared = {vocab.data_category_dpv(code) for code in categories}
+        missing = sorted(
+            {
+                field_categories[name]
+                for name in field_names
+                if name in field_categories and vocab.data_category_dpv(field_categories[name]) not in declared
+            }
+        )
+        if missing:
+            raise _fail(
+                "data_categories",
+                _("Catégories manquantes pour les champs couverts : %(value)s.") % {"value": ", ".join(missing)},
+            )
     if method not in ConsentRecord.Method.values:
         raise _fail(
             "method",

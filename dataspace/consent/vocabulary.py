@@ -61,6 +61,10 @@ DATA_CATEGORIES: dict[str, Term] = {
         Term("dpv-pd:EmailAddress", _("adresse électronique"), "dpv-pd:EmailAddress"),
         Term("dpv-pd:TelephoneNumber", _("numéro de téléphone"), "dpv-pd:TelephoneNumber"),
         Term("dpv-pd:PhysicalAddress", _("adresse postale"), "dpv-pd:PhysicalAddress"),
+        # Not a DPV-PD term: DPV names a postal address `PhysicalAddress`. Accepted (the directory's
+        # field map uses it) and mapped to the DPV term in receipts.
+        Term("dpv-pd:PostalAddress", _("adresse postale"), "dpv-pd:PhysicalAddress"),
+        Term("dpv-pd:Preference", _("préférences (moyen de contact)"), "dpv-pd:Preference"),
         Term(
             "dpv-pd:Professional", _("informations professionnelles (métiers, disponibilités)"), "dpv-pd:Professional"
         ),
@@ -72,9 +76,8 @@ DATA_CATEGORIES: dict[str, Term] = {
     )
 }
 
-#: Spellings accepted on input and stored as the DPV term (DPV-PD names a postal address
-#: `PhysicalAddress`; `PostalAddress` is a frequent guess).
-DATA_CATEGORY_ALIASES: dict[str, str] = {"dpv-pd:PostalAddress": "dpv-pd:PhysicalAddress"}
+#: Codes that name the same DPV term (a consent covering one covers the other).
+EQUIVALENT_CATEGORIES: dict[str, str] = {"dpv-pd:PostalAddress": "dpv-pd:PhysicalAddress"}
 
 RECIPIENTS: dict[str, Term] = {
     term.code: term
@@ -104,6 +107,11 @@ def purpose_label(code: str) -> str:
 def data_category_label(code: str) -> str:
     term = DATA_CATEGORIES.get(code)
     return str(term.label) if term is not None else code
+
+
+def data_category_dpv(code: str) -> str:
+    term = DATA_CATEGORIES.get(code)
+    return term.dpv if term is not None else code
 
 
 def recipient_label(code: str) -> str:
