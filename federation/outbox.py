@@ -293,11 +293,11 @@ def _post(message: OutboxMessage, attempt: int) -> str:
     if not _allowed_url(url):
         return f"destination refused (https only; plain http to loopback only on a loopback node): {url}"
     body = notice_body(message, attempt)
-    headers = {
-        "Content-Type": "application/json",
-        "Notice-Id": str(message.pk),
-        SIGNATURE_HEADER: sign_body(body),
-    }
+    try:
+        signature = sign_body(body)
+    except Exception as exc:  # no key pair (node_init not run), unreadable key file: retried later
+        return f"cannot sign the notice: {exc.__class__.__name__}: {exc}"[:500]
+    headers = {"Content-Type": "application/json", "Notice-Id": str(message.pk), SIGNATURE_HEADER: signature}
     try:
         response = httpx.post(url, content=body, headers=headers, timeout=send_timeout(), follow_redirects=False)
     except httpx.HTTPError as exc:
