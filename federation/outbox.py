@@ -293,9 +293,11 @@ def _post(message: OutboxMessage, attempt: int) -> str:
     if not _allowed_url(url):
         return f"destination refused (https only; plain http to loopback only on a loopback node): {url}"
     body = notice_body(message, attempt)
+    from dataspace.node.keys import KeyFileError
+
     try:
         signature = sign_body(body)
-    except Exception as exc:  # no key pair (node_init not run), unreadable key file: retried later
+    except (KeyFileError, OSError, ValueError) as exc:  # no key pair yet, unreadable key file: retried later
         return f"cannot sign the notice: {exc.__class__.__name__}: {exc}"[:500]
     headers = {"Content-Type": "application/json", "Notice-Id": str(message.pk), SIGNATURE_HEADER: signature}
     try:

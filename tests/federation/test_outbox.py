@@ -87,12 +87,17 @@ def test_nothing_is_sent_before_commit_and_a_rollback_leaves_no_message(
     class Abort(Exception):
         pass
 
-    with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        with pytest.raises(Abort), transaction.atomic():
+    seen_before_commit: list[tuple[int, int]] = []
+
+    def change_then_fail() -> None:
+        with transaction.atomic():
             outbox.enqueue(kind="consent.withdrawn", payload=PAYLOAD, destinations=[receiver.url])
-            assert OutboxMessage.objects.count() == 1
-            assert receiver.received == []  # not before commit
+            seen_before_commit.append((OutboxMessage.objects.count(), len(receiver.received)))
             raise Abort
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks, pytest.raises(Abort):
+        change_then_fail()
+    assert seen_before_commit == [(1, 0)]  # written in the transaction, not sent before commit
     assert callbacks == []
     assert OutboxMessage.objects.count() == 0
     assert receiver.received == []
