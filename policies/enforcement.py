@@ -13,6 +13,9 @@
 * `fulfil_list(request, info, records)` / `guard_read(request, record)` — the obligations of what
   is returned: one journal entry per request and per owner (ids actually returned), daily
   counters, and the answer headers (`policy_headers`).
+* Records of a person (a directory entry: `record.subject_person_id`) are journaled one entry per
+  record with `subject_person_id`, so that the person's portal shows who read their data; a list
+  writes them together (`_journal_per_person`).
 * `permit_write(request, record)` — a write the owner rules refuse may still be permitted by an
   object grant (a co-producer hosting a performance) or an ODRL ``modify`` permission; journaled.
 
@@ -285,6 +288,7 @@ def _journal(
     record_ids: Sequence[uuid.UUID],
     owner_id: uuid.UUID | None,
     stream: str = "access",
+    subject_person_id: uuid.UUID | None = None,
 ) -> None:
     journal(
         actor=actor_for(subject),
@@ -298,7 +302,72 @@ def _journal(
         owner_id=owner_id,
         stream=stream,
         details={"policy": decision.policy_uid} if decision.policy_uid else None,
+        subject_person_id=subject_person_id,
     )
+
+
+def _journal_per_person(
+    subject: Subject,
+    *,
+    action: str,
+    decision: Decision,
+    purpose: str,
+    record_type: str,
+    records: Sequence[tuple[uuid.UUID, uuid.UUID, uuid.UUID | None]],
+) -> None:
+    """One journal entry per record of a person — `records` are (record id, person id, owner id) —
+    with `subject_person_id` = the record's person and `owner_id` = its owner, so that
+    each person's portal lists the reads of their data; written together in one transaction (lock,
+    head, one bulk INSERT): the cost of a list stays flat in its page size. The entries are exactly
+    those `journal()` would write one by one (same fields, same hash chain)."""
+    from django.db import transaction
+
+    from dataspace.audit.models import GENESIS_HASH, JournalEntry
+    from dataspace.audit.services import entry_hash, lock_journal
+
+    if not records or not getattr(settings, "JOURNAL_ENABLED", True):
+        return
+    actor = actor_for(subject)
+
+    def fit(name: str, value: str) -> str:
+        limit = getattr(JournalEntry._meta.get_field(name), "max_length", None)
+        return value[:limit] if limit else value
+
+    moment = timezone.now()
+    details = {"policy": decision.policy_uid} if decision.policy_uid else {}
+    entries = [
+        JournalEntry(
+            stream="access",
+            at=moment,
+            user_id=actor.user_id,
+            username=fit("username", actor.username),
+            organisation_id=actor.organisation_id,
+            organisation_name=fit("organisation_name", actor.organisation_name),
+            licence_number=fit("licence_number", actor.licence_number),
+            client_id=fit("client_id", actor.client_id),
+            node=fit("node", actor.node or str(settings.NODE_BASE_URL)),
+            action=fit("action", action),
+            record_type=fit("record_type", record_type),
+            record_ids=[str(record_id)],
+            owner_id=owner_id,
+            subject_person_id=person_id,
+            purpose=fit("purpose", purpose),
+            decision=decision.effect,
+            reason_code=fit("reason_code", decision.reason_code),
+            reason=str(decision.reason or ""),
+            details=dict(details),
+        )
+        for record_id, person_id, owner_id in records
+    ]
+    with transaction.atomic():
+        lock_journal()
+        head = JournalEntry.objects.order_by("-seq").values_list("seq", "hash").first()
+        seq, previous = head if head else (0, GENESIS_HASH)
+        for entry in entries:
+            seq += 1
+            entry.seq, entry.prev_hash = seq, previous
+            entry.hash = previous = entry_hash(entry.__dict__)
+        JournalEntry.objects.bulk_create(entries)
 
 
 def _journal_stream(obligations: Iterable[Obligation]) -> str | None:
@@ -346,6 +415,8 @@ def fulfil_list(info: pdp.PermitInfo, records: Iterable[Any]) -> dict[str, str]:
         by_owner[owner_id].append((record, grant))
     pdp.take_counts(info, {owner: [record.pk for record, _g in items] for owner, items in by_owner.items()})
     obligations = Obligations()
+    personal: list[tuple[uuid.UUID, uuid.UUID, uuid.UUID | None]] = []
+    personal_decision: Decision | None = None
     for owner_id, items in by_owner.items():
         journaled: list[uuid.UUID] = []
         journal_decision: Decision | None = None
@@ -358,7 +429,12 @@ def fulfil_list(info: pdp.PermitInfo, records: Iterable[Any]) -> dict[str, str]:
             if _journal_stream(decision.obligations):
                 journaled.append(record.pk)
                 journal_decision = journal_decision or decision
-        if journaled and journal_decision is not None and not info.context.dry_run:
+        persons = {record.pk: getattr(record, "subject_person_id", None) for record, _g in items}
+        if journaled and journal_decision is not None and not info.context.dry_run and all(persons.values()):
+            # personal data: one entry per person (for their portal), all written together below
+            personal_decision = personal_decision or journal_decision
+            personal += [(record_id, persons[record_id], owner_id) for record_id in journaled]
+        elif journaled and journal_decision is not None and not info.context.dry_run:
             _journal(
                 info.subject,
                 action=info.action,
@@ -368,6 +444,15 @@ def fulfil_list(info: pdp.PermitInfo, records: Iterable[Any]) -> dict[str, str]:
                 record_ids=journaled,
                 owner_id=owner_id,
             )
+    if personal and personal_decision is not None:
+        _journal_per_person(
+            info.subject,
+            action=info.action,
+            decision=personal_decision,
+            purpose=info.context.purpose,
+            record_type=info.record_type,
+            records=personal,
+        )
     return obligations.headers()
 
 
@@ -426,6 +511,7 @@ def guard_read(request: Any, record: Any, action: str = "read") -> tuple[Decisio
                 record_type=record_type,
                 record_ids=[record.pk],
                 owner_id=owner_id,
+                subject_person_id=getattr(record, "subject_person_id", None),
             )
         if decision.reason_code == "hidden":
             raise exceptions.NotFound()
@@ -441,6 +527,7 @@ def guard_read(request: Any, record: Any, action: str = "read") -> tuple[Decisio
             record_ids=[record.pk],
             owner_id=owner_id,
             stream=stream,
+            subject_person_id=getattr(record, "subject_person_id", None),
         )
     obligations = Obligations()
     obligations.add(decision.obligations, owner_name(record), decision.policy_uid)

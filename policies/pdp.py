@@ -24,6 +24,11 @@ applies wins):
 A ``modify`` of a performance by a co-producer holding the django-guardian grant on it
 (`dataspace.referentials.permissions`) is permitted with reason ``object_grant`` before step 7.
 
+A person's directory entry (``directory-entry``) has its own rule after step 3, not the owner's
+policy (`directory_entry_decision`): read only with a consent of the person in force (else
+``hidden``: not found), by a licensed professional who accepted the terms, with a purpose; every
+such read carries a ``journal`` obligation. Fail closed.
+
 Counters: a permitted use under a rule with a ``count`` constraint increments `UsageCount`
 (policy, rule index, subject key, day) with the row locked, so concurrent requests never exceed
 the limit; dry runs (`Context.dry_run`, used by explain) read counters but never write them, never
@@ -678,6 +683,8 @@ def decide(
         and is_hidden_from(subject, ref.record_type, ref.record_id, owner_id)
     ):
         return _deny("hidden")
+    if ref.record_type == DIRECTORY_ENTRY:
+        return directory_entry_decision(subject, action, ref, ctx)
     if not ctx.dry_run and action == "read" and ref.record_id is not None and subject.kind != "anonymous":
         access = active_break_glass(subject, ref.record_type, ref.record_id)
         if access is not None:
@@ -714,6 +721,92 @@ def decide(
 
         return _deny("purpose_required", compiled.doc.uid, purposes=", ".join(PURPOSES))
     return outcome.decision
+
+
+# ---------------------------------------------------------------------------- directory entries
+
+#: Record type of a person's directory entry: its own rule, not the owner's usage policy (see
+#: `directory_entry_decision`).
+DIRECTORY_ENTRY = "directory-entry"
+#: What reading a published directory entry obliges: a journal entry the person can see.
+_DIRECTORY_OBLIGATIONS = (Obligation("journal", "access"),)
+
+
+def _directory_permit(action: str) -> Decision:
+    return Decision(
+        effect="permit",
+        reason_code="policy_permits",
+        reason=_sentence("policy_permits", action=action),
+        obligations=_DIRECTORY_OBLIGATIONS,
+    )
+
+
+def directory_entry_decision(subject: Subject, action: str, ref: ResourceRef, ctx: Context) -> Decision:
+    """The rule of a person's directory entry, for a subject that does not act for its owner.
+
+    Fail closed, in this order: only reads (``read``, ``search``) may be permitted; no consent of
+    the person in force (or it cannot be read) → ``hidden`` (answered as a missing record: without
+    consent the person cannot be found); terms of use not accepted (registry) → ``terms_not_accepted``;
+    not a licensed professional on the day (a verified account of a structure holding a *Valide*
+    licence in force) → the licence standing's code; no purpose → ``purpose_required``; otherwise
+    permit, with a ``journal`` obligation (the person's portal lists who read the entry). The
+    owner's usage policies do not widen this rule; break-glass never applies to it.
+    """
+    if action not in ("read", "search") or ref.record_id is None:
+        return _deny("not_owner") if action == "modify" else _deny("no_permission", action=action)
+    try:
+        from dataspace.directory.entries import consented_fields_map
+
+        published = bool(consented_fields_map([ref.record_id], ctx.at()))
+    except Exception:  # noqa: BLE001 - anything unexpected: the entry is not published (fail closed)
+        published = False
+    if not published:
+        return _deny("hidden")
+    refused_terms = terms_decision(subject)
+    if refused_terms is not None:
+        return refused_terms
+    from dataspace.directory.services import licence_standing
+
+    licensed, code, sentence = licence_standing(subject.professional, node_day(ctx.at()))
+    if not licensed:
+        return Decision(effect="deny", reason_code=code, reason=str(sentence))
+    if ctx.require_purpose and not ctx.purpose:
+        from policies.language import PURPOSES
+
+        return _deny("purpose_required", purposes=", ".join(PURPOSES))
+    return _directory_permit(action)
+
+
+def _filter_directory_entries(
+    queryset: QuerySet[Any], info: PermitInfo, terms_ok: bool, pending: bool, index: PolicyIndex
+) -> tuple[QuerySet[Any], PermitInfo]:
+    """Directory entries a subject may list: its owners' own, plus — for a licensed professional who
+    accepted the terms — the entries with a consent in force; minus blocking owners and hidden ones."""
+    from dataspace.directory.entries import published_ids
+
+    subject, model = info.subject, queryset.model
+    condition = owned_by(model, info.acting_for)
+    licensed = (
+        info.action in ("read", "search")
+        and terms_ok
+        and bool(licensed_categories(subject, node_day(info.context.at())))
+    )
+    if licensed:
+        info.default = Grant(decision=_directory_permit(info.action), public=False)
+        others = Q(pk__in=published_ids(info.context.at()))
+        blocking = blocking_owners(subject) if index.any_block else None
+        if blocking is not None:
+            others &= ~owned_by_subquery(model, blocking)
+        from policies.controls import hidden_exclusion
+
+        hidden = hidden_exclusion(subject, DIRECTORY_ENTRY) if DIRECTORY_ENTRY in index.hidden_types else None
+        if hidden:
+            others &= ~hidden
+        condition |= others
+    if pending and licensed:
+        info.purpose_pending = True
+        info.purpose_needed = ~owned_by(model, info.acting_for)
+    return queryset.filter(condition), info
 
 
 # ---------------------------------------------------------------------------- whole querysets
@@ -803,6 +896,8 @@ def filter_queryset(
     now = ctx.at()
     pending = subject.kind != "anonymous" and ctx.require_purpose and not ctx.purpose and action in READ_ACTIONS
     index = ctx.index or policy_index()
+    if record_type == DIRECTORY_ENTRY:
+        return _filter_directory_entries(queryset, info, refused_terms is None, pending, index)
     datasets = index.datasets.get(record_type, {})
     overrides = index.records.get(record_type, {})
 

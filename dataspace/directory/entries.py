@@ -207,7 +207,9 @@ def search(queryset: QuerySet[Any], params: Mapping[str, Any]) -> QuerySet[Any]:
     language = _one(params, "language").lower()
     if language:
         if language not in LANGUAGES:
-            raise ValidationError({"language": [_("Code de langue ISO 639-1 inconnu « %(value)s ».") % {"value": language}]})
+            raise ValidationError(
+                {"language": [_("Code de langue ISO 639-1 inconnu « %(value)s ».") % {"value": language}]}
+            )
         queryset = queryset.filter(_contains(_token("lang", language)))
     region = _one(params, "region")
     if region:

@@ -62,8 +62,66 @@ class ContactChannel(models.TextChoices):
 
 #: ISO 639-1 codes accepted for `languages` (the languages of Europe and the most spoken others).
 LANGUAGES: frozenset[str] = frozenset(
-    "fr en de es it pt nl ca eu br co oc lb pl ro el sv da fi no cs sk hu hr sl bg ru uk tr ar he fa hi "
-    "zh ja ko vi th sw wo ln bm ff mg ht rm ga gd cy is et lv lt sq sr bs mk mt".split()
+    [
+        "fr",
+        "en",
+        "de",
+        "es",
+        "it",
+        "pt",
+        "nl",
+        "ca",
+        "eu",
+        "br",
+        "co",
+        "oc",
+        "lb",
+        "pl",
+        "ro",
+        "el",
+        "sv",
+        "da",
+        "fi",
+        "no",
+        "cs",
+        "sk",
+        "hu",
+        "hr",
+        "sl",
+        "bg",
+        "ru",
+        "uk",
+        "tr",
+        "ar",
+        "he",
+        "fa",
+        "hi",
+        "zh",
+        "ja",
+        "ko",
+        "vi",
+        "th",
+        "sw",
+        "wo",
+        "ln",
+        "bm",
+        "ff",
+        "mg",
+        "ht",
+        "rm",
+        "ga",
+        "gd",
+        "cy",
+        "is",
+        "et",
+        "lv",
+        "lt",
+        "sq",
+        "sr",
+        "bs",
+        "mk",
+        "mt",
+    ]
 )
 
 #: Every field of a directory entry a consent may cover, with its W3C DPV personal-data category.
@@ -84,9 +142,7 @@ ENTRY_FIELD_CATEGORIES: dict[str, str] = {
 
 #: Fields of an entry that are never personal data shown to others: identity of the record itself,
 #: bookkeeping, and internal columns no serializer may expose (see tests/directory/test_entry_fields_consent.py).
-NON_PERSONAL_FIELDS: frozenset[str] = frozenset(
-    {"id", "uri", "version", "owner", "origin", "created_at", "updated_at"}
-)
+NON_PERSONAL_FIELDS: frozenset[str] = frozenset({"id", "uri", "version", "owner", "origin", "created_at", "updated_at"})
 #: Internal columns: stored for the owner's and the node's use, never serialized to anyone else.
 INTERNAL_FIELDS: frozenset[str] = frozenset({"person_user", "reviewed_at", "search_index"})
 #: What every reader of a published entry gets besides the consented fields.

@@ -2,7 +2,8 @@
 
 The feed embeds each record's current public representation, the same one the API serves:
 - the serializer class comes from `SERIALIZERS_BY_TYPE` (record type → DRF serializer) in
-  `dataspace.referentials.api.serializers` when that mapping exists, else from the viewset
+  `dataspace.referentials.api.serializers` (or `dataspace.directory.api.entry_serializers`, whose
+  directory entries show only their consented fields) when that mapping exists, else from the viewset
   routed for the type in `dataspace.referentials.api.urls.ROUTES`;
 - the queryset comes from that viewset too (its joins and prefetches keep the feed at one query
   per record type, whatever the page size; its visibility filtering is not used: the feed applies
@@ -26,6 +27,14 @@ from django.db.models import QuerySet
 from rest_framework.request import Request
 
 from dataspace.records.models import Record
+
+#: Modules whose `SERIALIZERS_BY_TYPE` (record type → serializer) the feed uses. A record type with
+#: personal data (a directory entry: only its consented fields) must be listed here, never left to
+#: `plain_representation`.
+_SERIALIZER_MODULES = (
+    "dataspace.referentials.api.serializers",
+    "dataspace.directory.api.entry_serializers",
+)
 
 
 @dataclass(frozen=True)
@@ -53,11 +62,12 @@ def api_representations() -> dict[str, ApiRepresentation]:
         record_type = getattr(queryset.model, "record_type", "")
         if record_type:
             found[record_type] = ApiRepresentation(getattr(viewset, "serializer_class", None), queryset.all())
-    by_type = _module_attribute("dataspace.referentials.api.serializers", "SERIALIZERS_BY_TYPE")
-    if isinstance(by_type, Mapping):
-        for record_type, serializer_class in by_type.items():
-            queryset = found[record_type].queryset if record_type in found else None
-            found[record_type] = ApiRepresentation(serializer_class, queryset)
+    for module_name in _SERIALIZER_MODULES:
+        by_type = _module_attribute(module_name, "SERIALIZERS_BY_TYPE")
+        if isinstance(by_type, Mapping):
+            for record_type, serializer_class in by_type.items():
+                queryset = found[record_type].queryset if record_type in found else None
+                found[record_type] = ApiRepresentation(serializer_class, queryset)
     return found
 
 
