@@ -278,6 +278,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {"ContactKindEnum": "dataspace.contacts.models.Contact.Kind"},
 }
 IDEMPOTENCY_KEY_TTL_HOURS = env_int("IDEMPOTENCY_KEY_TTL_HOURS", 24, minimum=1)
 
@@ -296,6 +297,15 @@ OAUTH_ALLOW_INSECURE_LOOPBACK = NODE_BASE_URL.startswith(("http://127.0.0.1", "h
 # Comma-separated Fernet keys, newest first; empty: the key file $NODE_DATA_DIR/personal_data_keys
 # (created 0600 on first use). Rotation: docs/operations.md.
 PERSONAL_DATA_KEYS = env_str("PERSONAL_DATA_KEYS", "")
+
+# ---------------------------------------------------------------------------- rights of the person (dataspace.consent.rights)
+# Directory entries and contacts not re-verified with the person for this many days are flagged
+# for review ("à revérifier"); a daily task counts them per structure.
+CONSENT_REVIEW_DAYS = env_int("CONSENT_REVIEW_DAYS", 365, minimum=1)
+CELERY_BEAT_SCHEDULE["flag-records-for-review"] = {
+    "task": "dataspace.contacts.tasks.flag_records_for_review",
+    "schedule": 86400.0,
+}
 
 # ---------------------------------------------------------------------------- the person's portal (/moi/)
 # How long a one-time sign-in link stays valid, in minutes; how many links one email address (or one
