@@ -19,7 +19,8 @@ class GrantSerializer(serializers.Serializer):
     target_id = serializers.UUIDField()
     purposes = serializers.ListField(child=serializers.CharField())
     data_categories = serializers.ListField(child=serializers.CharField())
-    fields = serializers.ListField(child=serializers.CharField())
+    # DRF's metaclass moves declared fields into `_declared_fields`: this one does not shadow `.fields`.
+    fields = serializers.ListField(child=serializers.CharField())  # type: ignore[assignment]
     recipients = serializers.ListField(child=serializers.CharField())
     notice = serializers.UUIDField(required=False, allow_null=True)
     method = serializers.CharField(required=False, default=ConsentRecord.Method.API)
