@@ -107,7 +107,12 @@ def person_consents(user: Any) -> QuerySet[ConsentRecord]:
     entries = person_entry_ids(user)
     if entries:
         condition |= Q(target_type="directory-entry", target_id__in=entries)
-    return ConsentRecord.objects.filter(condition).select_related("controller", "notice").order_by("-given_at")
+    return (
+        ConsentRecord.objects.filter(condition)
+        .select_related("controller", "notice")
+        .prefetch_related("events")
+        .order_by("-given_at")
+    )
 
 
 def person_subject_ids(user: Any) -> set[uuid.UUID]:
@@ -306,10 +311,10 @@ def login_link(request: HttpRequest, token: str) -> HttpResponse:
             return redirect("consent:portal-home")
     elif usable_link(token) is not None:
         response = render(request, "consent/portal/link_confirm.html", _nav_context("login"))
-        response["Referrer-Policy"] = "no-referrer"
+        response["Referrer-Policy"] = "same-origin"  # never leaks the token; "no-referrer" nulls Origin (CSRF)
         return response
     response = render(request, "consent/portal/link_invalid.html", _nav_context("login"), status=410)
-    response["Referrer-Policy"] = "no-referrer"
+    response["Referrer-Policy"] = "same-origin"  # never leaks the token; "no-referrer" nulls Origin (CSRF)
     return response
 
 
@@ -346,11 +351,15 @@ def _field_labels(consent: ConsentRecord) -> list[str]:
 
 
 def _describe(consent: ConsentRecord, now: dt.datetime) -> ConsentRecord:
+    from dataspace.consent import vocabulary
+
     in_force = consent.status in ACTIVE_STATUSES and (consent.expires_at is None or consent.expires_at > now)
     consent.in_force = in_force  # type: ignore[attr-defined]
     consent.purpose_labels = [_purpose_label(str(code)) for code in consent.purposes or []]  # type: ignore[attr-defined]
     consent.field_labels = _field_labels(consent)  # type: ignore[attr-defined]
     consent.target_label = str(TARGET_LABELS.get(consent.target_type, consent.target_type))  # type: ignore[attr-defined]
+    consent.history = list(consent.events.all())  # type: ignore[attr-defined]
+    consent.federated = consent.target_type in vocabulary.FEDERATED_TARGET_TYPES  # type: ignore[attr-defined]
     return consent
 
 
@@ -412,8 +421,9 @@ def receipt(request: HttpRequest, consent_id: uuid.UUID) -> HttpResponse:
 def access_history(request: HttpRequest) -> HttpResponse:
     """/moi/acces: who read (or tried to read) the person's data, newest first, paginated."""
     ids = person_subject_ids(request.user)
+    # Changes of the person's own consents are shown on /moi/ (each consent's history), not here.
     entries = (
-        JournalEntry.objects.filter(subject_person_id__in=ids).order_by("-seq") if ids else JournalEntry.objects.none()
+        JournalEntry.objects.filter(subject_person_id__in=ids).exclude(action__startswith="consent.").order_by("-seq")
     )
     page = Paginator(entries, ACCESS_PAGE_SIZE).get_page(request.GET.get("page"))
     record_types = labels.record_type_labels()
@@ -422,5 +432,7 @@ def access_history(request: HttpRequest) -> HttpResponse:
         entry.action_label = str(action_label)  # type: ignore[attr-defined]
         entry.purpose_label = _purpose_label(entry.purpose) if entry.purpose else ""  # type: ignore[attr-defined]
         entry.record_type_label = labels.label(record_types, entry.record_type)  # type: ignore[attr-defined]
+        # Only a read through another node is worth naming that node.
+        entry.remote_node = entry.node if entry.node.rstrip("/") != settings.NODE_BASE_URL else ""  # type: ignore[attr-defined]
     context = {"page": page, "entries": page.object_list, **_nav_context("access")}
     return render(request, "consent/portal/access.html", context)

@@ -379,4 +379,4 @@ def test_a_person_without_a_directory_entry_sees_no_one_elses_accesses(alice: An
 
 def test_the_export_link_is_shown_when_the_node_routes_it(alice: Any) -> None:
     page = signed_in(alice[0]).get("/moi/").content.decode()
-    assert ("Télécharger toutes mes données" in page) == bool(portal._export_url())
+    assert ("Exporter mes données (JSON)" in page) == bool(portal._export_url())
