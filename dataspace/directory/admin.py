@@ -1,5 +1,5 @@
 """Admin of the licence registry: licences (read-only but their organisation), imports and what they
-changed, professional accounts, terms of use and their acceptances."""
+changed, professional accounts, terms of use and their acceptances; directory entries."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from dataspace.directory.models import (
+    DirectoryEntry,
     Licence,
     LicenceChange,
     LicenceImport,
@@ -134,3 +135,40 @@ class TermsAcceptanceAdmin(ReadOnlyAdmin):
     list_filter = ("terms",)
     search_fields = ("user__username",)
     list_select_related = ("user", "terms")
+
+
+@admin.register(DirectoryEntry)
+class DirectoryEntryAdmin(admin.ModelAdmin):
+    """Directory entries as their owner's staff keep them: every field (contact fields decrypted for
+    the node's staff), and which of them a consent in force publishes."""
+
+    list_display = ("display_name", "owner", "region", "published_fields", "reviewed_at", "updated_at")
+    list_filter = ("region", "contact_channel")
+    search_fields = ("display_name",)
+    list_select_related = ("owner",)
+    raw_id_fields = ("owner", "person_user")
+    readonly_fields = ("id", "uri", "origin", "version", "published_fields", "created_at", "updated_at")
+    fieldsets = (
+        (None, {"fields": ("owner", "display_name", "person_user", "reviewed_at")}),
+        (_("Profil professionnel"), {"fields": ("trades", "skills", "languages", "region", "availability")}),
+        (
+            _("Contact (chiffré en base)"),
+            {"fields": ("contact_channel", "contact_email", "contact_phone", "postal_address")},
+        ),
+        (_("Liens et identifiants"), {"fields": ("links", "same_as")}),
+        (
+            _("Publication"),
+            {"fields": ("published_fields", "id", "uri", "origin", "version", "created_at", "updated_at")},
+        ),
+    )
+
+    @admin.display(description=_("URI"))
+    def uri(self, obj: DirectoryEntry) -> str:
+        return obj.uri if obj.pk else "—"
+
+    @admin.display(description=_("champs publiés (consentement en vigueur)"))
+    def published_fields(self, obj: DirectoryEntry) -> str:
+        from dataspace.directory.entries import consented_fields_of
+
+        fields = consented_fields_of(obj) if obj.pk else frozenset()
+        return ", ".join(sorted(fields)) if fields else str(_("non publiée (aucun consentement en vigueur)"))

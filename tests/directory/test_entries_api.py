@@ -77,7 +77,8 @@ def test_with_consent_only_the_chosen_fields_show(pro: APIClient, entry: Any) ->
     assert body["trades"] == ["regisseur_lumiere", "machiniste"]
     listed = pro.get(URL, PURPOSE).json()["results"]
     assert [set(item) for item in listed] == [PUBLIC | {"display_name", "trades", "region"}]
-    assert "contact_email" not in str(listed) and "exemple.test" not in str(listed)
+    assert "contact_email" not in str(listed)
+    assert "exemple.test" not in str(listed)
 
 
 def test_the_owner_sees_the_whole_entry_without_consent(bearer_client: Any, entry: Any) -> None:
@@ -106,14 +107,16 @@ def test_an_expired_licence_is_refused_with_its_reason(expired_pro: APIClient, e
     assert refused.json()["error"] == "licence_expired"
     assert "12/02/2025" in refused.json()["detail"]
     listed = expired_pro.get(URL, PURPOSE)
-    assert listed.status_code == 200 and ids(listed) == []  # lists are filtered
+    assert listed.status_code == 200
+    assert ids(listed) == []
 
 
 def test_a_person_without_a_professional_account_is_refused(bearer_client: Any, entry: Any) -> None:
     grant_entry_consent(entry, ["display_name"])
     someone = bearer_client("directory:search", kind="reader", user=UserFactory())
     refused = someone.get(detail(entry), PURPOSE)
-    assert refused.status_code == 403 and refused.json()["error"] == "not_licensed"
+    assert refused.status_code == 403
+    assert refused.json()["error"] == "not_licensed"
     machine = bearer_client("directory:search", kind="reader")  # a client acting for no person
     assert machine.get(detail(entry), PURPOSE).json()["error"] == "not_licensed"
     assert ids(machine.get(URL, PURPOSE)) == []
@@ -123,14 +126,16 @@ def test_the_search_scope_is_needed(bearer_client: Any, licensed_professional: A
     grant_entry_consent(entry, ["display_name"])
     other = bearer_client("referentials:read", kind="reader", user=licensed_professional)
     refused = other.get(URL, PURPOSE)
-    assert refused.status_code == 403 and refused.json()["error"] == "insufficient_scope"
+    assert refused.status_code == 403
+    assert refused.json()["error"] == "insufficient_scope"
 
 
 def test_on_a_registry_the_terms_must_be_accepted(registry: Any, pro: APIClient, entry: Any) -> None:
     grant_entry_consent(entry, ["display_name"])
     TermsOfUseFactory(version="2026-11")
     refused = pro.get(detail(entry), PURPOSE)
-    assert refused.status_code == 403 and refused.json()["error"] == "terms_not_accepted"
+    assert refused.status_code == 403
+    assert refused.json()["error"] == "terms_not_accepted"
     assert pro.get(URL, PURPOSE).status_code == 403
 
 
@@ -147,12 +152,14 @@ def test_a_purpose_is_mandatory(pro: APIClient, entry: Any) -> None:
         assert response.status_code == 400, response.content
         assert "purpose" in response.json()["fields"]
     unknown = pro.get(URL, {"purpose": "curiosite"})
-    assert unknown.status_code == 400 and "purpose" in unknown.json()["fields"]
+    assert unknown.status_code == 400
+    assert "purpose" in unknown.json()["fields"]
 
 
 def test_a_purpose_is_mandatory_even_when_nothing_matches(pro: APIClient) -> None:
     response = pro.get(URL, {"q": "personne"})
-    assert response.status_code == 400 and "purpose" in response.json()["fields"]
+    assert response.status_code == 400
+    assert "purpose" in response.json()["fields"]
 
 
 # ---------------------------------------------------------------------------- withdrawal
@@ -173,9 +180,11 @@ def test_after_withdrawal_every_read_is_refused_at_once_and_a_tombstone_is_in_th
     assert ids(pro.get(URL, PURPOSE)) == []
     assert ids(pro.get(URL, {**PURPOSE, "trade": "machiniste"})) == []
     last = Change.objects.filter(record_type="directory-entry", record_id=entry.pk).order_by("-seq").first()
-    assert last is not None and last.op == Change.Op.DELETE
+    assert last is not None
+    assert last.op == Change.Op.DELETE
     feed = staff_client.get("/api/v1/changes", {"types": "directory-entry"}).json()["changes"]
-    assert feed[-1]["op"] == "delete" and feed[-1]["record"] is None
+    assert feed[-1]["op"] == "delete"
+    assert feed[-1]["record"] is None
     entry.refresh_from_db()
     assert entry.search_index == ""
 
@@ -245,7 +254,9 @@ def test_contact_fields_are_ciphertext_in_the_database_and_plaintext_through_the
         stored = cursor.fetchone()
     assert stored is not None
     assert all(value.startswith("enc1:") for value in stored)
-    assert "camille" not in stored[0] and "12 34" not in stored[1] and "Rennes" not in stored[2]
+    assert "camille" not in stored[0]
+    assert "12 34" not in stored[1]
+    assert "Rennes" not in stored[2]
     body = pro.get(detail(entry), PURPOSE).json()
     assert body["contact_email"] == "camille@exemple.test"
     assert body["contact_phone"] == "+33 6 12 34 56 78"
@@ -275,9 +286,7 @@ def test_list_query_count_is_flat_in_the_page_size(pro: APIClient) -> None:
 
 def test_filters_match_the_published_fields_only(pro: APIClient) -> None:
     published = DirectoryEntryFactory(display_name="Noémie Éclairagiste", skills=["Électricité", "Accroche"])
-    grant_entry_consent(
-        published, ["display_name", "trades", "skills", "languages", "region", "availability"]
-    )
+    grant_entry_consent(published, ["display_name", "trades", "skills", "languages", "region", "availability"])
     secret_region = DirectoryEntryFactory(display_name="Anonyme Rennes", region="Bretagne")
     grant_entry_consent(secret_region, ["display_name"])
 
@@ -343,19 +352,28 @@ def test_the_owner_staff_creates_and_updates_entries(structure: Any) -> None:
     changed = editor.patch(detail(entry), {"skills": ["Cintres"]}, format="json")
     assert changed.status_code == 200, changed.content
     entry.refresh_from_db()
-    assert entry.skills == ["Cintres"] and entry.version == 2
+    assert entry.skills == ["Cintres"]
+    assert entry.version == 2
 
 
 def test_a_bad_window_or_trade_is_a_400_naming_the_field(structure: Any) -> None:
     editor = _editor(structure)
     response = editor.post(
         URL,
-        {"owner": str(structure.pk), "display_name": "X", "availability": [{"start": "2027-02-01", "end": "2027-01-01"}]},
+        {
+            "owner": str(structure.pk),
+            "display_name": "X",
+            "availability": [{"start": "2027-02-01", "end": "2027-01-01"}],
+        },
         format="json",
     )
-    assert response.status_code == 400 and "availability" in response.json()["fields"]
-    response = editor.post(URL, {"owner": str(structure.pk), "display_name": "X", "trades": ["astronaute"]}, format="json")
-    assert response.status_code == 400 and "trades" in response.json()["fields"]
+    assert response.status_code == 400
+    assert "availability" in response.json()["fields"]
+    response = editor.post(
+        URL, {"owner": str(structure.pk), "display_name": "X", "trades": ["astronaute"]}, format="json"
+    )
+    assert response.status_code == 400
+    assert "trades" in response.json()["fields"]
 
 
 def test_others_may_not_write_entries(structure: Any, entry: Any) -> None:
@@ -363,7 +381,8 @@ def test_others_may_not_write_entries(structure: Any, entry: Any) -> None:
     outsider = _editor(OrganisationFactory())
     assert outsider.patch(detail(entry), {"display_name": "Piraté"}, format="json").status_code == 404
     created = outsider.post(URL, {"owner": str(entry.owner_id), "display_name": "Intrus"}, format="json")
-    assert created.status_code == 403 and "owner" in created.json()["fields"]
+    assert created.status_code == 403
+    assert "owner" in created.json()["fields"]
     reader = _editor(entry.owner, role="reader")
     assert reader.patch(detail(entry), {"display_name": "Lecteur"}, format="json").status_code == 403
     entry.refresh_from_db()
@@ -373,6 +392,7 @@ def test_others_may_not_write_entries(structure: Any, entry: Any) -> None:
 def test_a_reader_client_may_not_manage_entries(bearer_client: Any, entry: Any) -> None:
     reader = bearer_client("directory:manage directory:search", kind="reader", owner=entry.owner)
     response = reader.patch(detail(entry), {"display_name": "Y"}, format="json")
-    assert response.status_code == 403 and response.json()["error"] == "reader_client"
+    assert response.status_code == 403
+    assert response.json()["error"] == "reader_client"
     depositor = bearer_client("directory:manage", owner=entry.owner)
     assert depositor.patch(detail(entry), {"display_name": "Y"}, format="json").status_code == 200
