@@ -17,8 +17,9 @@ Rules
   feed), a "consent.withdrawn" notice for the registry and every replica holder is written to the
   outbox (federated target types only: contacts never leave the node), and the access and refresh
   tokens of `consent.oauth_client` acting for `consent.subject_user` are revoked.
-* Granting a consent on a target ends (as withdrawn, note "remplacé par …") the consents in force
-  on the same target whose purposes overlap: one consent per (target, purpose) is in force.
+* Granting a consent on a target ends (as withdrawn, note "remplacé par …", without the effects
+  of an end: the target stays covered) the consents of the same controller in force on the same
+  target whose purposes the new one all covers. A directory entry thus has one consent in force.
 """
 
 from __future__ import annotations
@@ -349,7 +350,7 @@ def grant_consent(
             for older in ConsentRecord.objects.select_for_update()
             .filter(_in_force_q(moment), target_type=target_type, target_id=target_uuid, controller=controller)
             .exclude(pk=consent.pk)
-            if set(older.purposes) & set(purpose_codes)
+            if set(older.purposes) <= set(purpose_codes)
         ]
         for older in superseded:
             older.status = Status.WITHDRAWN

@@ -149,6 +149,15 @@ def test_a_new_consent_on_the_same_target_and_purpose_replaces_the_old_one(struc
     assert services.consented_fields("directory-entry", entry.pk) == frozenset({"display_name"})
 
 
+def test_a_narrower_contact_consent_leaves_a_broader_one_in_force(structure: Any) -> None:
+    contact_id = uuid.uuid4()
+    broad = grant_contact(structure, contact_id, purposes=["newsletter", "season_offers"], now=NOW)
+    narrow = grant_contact(structure, contact_id, purposes=["newsletter"], now=NOW)
+    assert {c.pk for c in services.active_consents("contact", contact_id)} == {broad.pk, narrow.pk}
+    broader = grant_contact(structure, contact_id, purposes=["newsletter", "season_offers"], now=NOW)
+    assert [c.pk for c in services.active_consents("contact", contact_id)] == [broader.pk]
+
+
 def test_contact_consents_for_other_purposes_stay_in_force(structure: Any) -> None:
     contact_id = uuid.uuid4()
     newsletter = grant_contact(structure, contact_id, purposes=["newsletter"], now=NOW)
