@@ -58,6 +58,8 @@ logger = logging.getLogger(__name__)
 ACCESS_PAGE_SIZE = 50
 #: The authentication backend a link sign-in is recorded under (the node's only one).
 LOGIN_BACKEND = "dataspace.node.throttling.ThrottledModelBackend"
+#: How long a session opened by a link lasts (seconds since its last change).
+PORTAL_SESSION_SECONDS = 3600
 #: Where P4's export of everything held about the person lives (linked when it is routed).
 EXPORT_PATH = "/api/v1/me/data"
 _THROTTLE_PREFIX = "portal-link:v1"
@@ -123,20 +125,27 @@ def person_subject_ids(user: Any) -> set[uuid.UUID]:
     return ids
 
 
-def account_for_email(email: str) -> Any:
-    """The person account of this node that `email` names, or None.
+def link_sign_in_allowed(user: Any) -> bool:
+    """Whether a one-time link may sign this account in: an active person account without powers.
 
-    Looked up by blind index on consents (`subject_email_index`) and directory entries (the contact
-    email's index), then by `User.email`; an inactive account never matches."""
-    email = email.strip()
-    if not email:
-        return None
-    users = get_user_model().objects.filter(is_active=True)
+    A link proves control of a mailbox only. Accounts that act for a structure (staff, superuser, a
+    StaffMembership) or search the directory (a licensed professional's ProfessionalAccount) sign in
+    with their password (admin or OAuth login) and can then open /moi/ like anyone else."""
+    from dataspace.directory.models import ProfessionalAccount
+    from dataspace.node.models import StaffMembership
+
+    if user is None or not user.is_active or user.is_staff or user.is_superuser:
+        return False
+    if StaffMembership.objects.filter(user=user).exists():
+        return False
+    return not ProfessionalAccount.objects.filter(user=user).exists()
+
+
+def _find_account(email: str) -> Any:
     index = blind_index(email)
     consent = (
-        ConsentRecord.objects.filter(
-            subject_email_index=index, subject_user__isnull=False, subject_user__is_active=True
-        )
+        ConsentRecord.objects.filter(subject_email_index=index, subject_user__isnull=False)
+        .select_related("subject_user")
         .order_by("-given_at")
         .first()
     )
@@ -147,14 +156,27 @@ def account_for_email(email: str) -> Any:
         for name in ("contact_email_index", "email_index"):
             if _has_field(model, name):
                 entry = (
-                    model.objects.filter(**{name: index}, person_user__isnull=False, person_user__is_active=True)
+                    model.objects.filter(**{name: index}, person_user__isnull=False)
                     .select_related("person_user")
                     .first()
                 )
                 if entry is not None:
                     return entry.person_user
                 break
-    return users.filter(email__iexact=email).order_by("pk").first()
+    return get_user_model().objects.filter(email__iexact=email).order_by("pk").first()
+
+
+def account_for_email(email: str) -> Any:
+    """The person account of this node that `email` names and a link may sign in, or None.
+
+    Looked up by blind index on consents (`subject_email_index`) and directory entries (the contact
+    email's index, when the model has one), then by `User.email` (case-insensitive); see
+    `link_sign_in_allowed` for the accounts a link never signs in."""
+    email = email.strip()
+    if not email:
+        return None
+    user = _find_account(email)
+    return user if link_sign_in_allowed(user) else None
 
 
 # ---------------------------------------------------------------------------- sign-in links
@@ -192,10 +214,10 @@ def usable_link(token: str, *, now: dt.datetime | None = None) -> LoginLink | No
 
 def consume_link(token: str, *, now: dt.datetime | None = None) -> Any:
     """Mark the link used and return its user, or None when it is unknown, used, expired or the
-    account inactive. Concurrent uses: only one UPDATE matches `used_at IS NULL`."""
+    account may no longer sign in by link. Concurrent uses: only one UPDATE matches `used_at IS NULL`."""
     now = now or timezone.now()
     link = usable_link(token, now=now)
-    if link is None or not link.user.is_active:
+    if link is None or not link_sign_in_allowed(link.user):
         return None
     with transaction.atomic():
         claimed = LoginLink.objects.filter(pk=link.pk, used_at__isnull=True).update(used_at=now)
@@ -308,6 +330,7 @@ def login_link(request: HttpRequest, token: str) -> HttpResponse:
         user = consume_link(token)
         if user is not None:
             login(request, user, backend=LOGIN_BACKEND)
+            request.session.set_expiry(PORTAL_SESSION_SECONDS)
             return redirect("consent:portal-home")
     elif usable_link(token) is not None:
         response = render(request, "consent/portal/link_confirm.html", _nav_context("login"))

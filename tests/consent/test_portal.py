@@ -212,6 +212,37 @@ def test_an_inactive_account_gets_no_link(alice: Any) -> None:
     assert not mail.outbox
 
 
+@pytest.mark.parametrize("power", ["staff", "superuser", "membership", "professional"])
+def test_a_link_never_signs_in_an_account_with_powers(power: str, lilas: Any, alice: Any) -> None:
+    """Accounts acting for a structure or searching the directory sign in with their password."""
+    from dataspace.directory.models import ProfessionalAccount
+    from dataspace.node.models import StaffMembership
+
+    user = alice[0]
+    token, _link = portal.create_login_link(user)  # asked for while still a plain person account
+    if power == "staff":
+        user.is_staff = True
+    elif power == "superuser":
+        user.is_superuser = True
+    elif power == "membership":
+        StaffMembership.objects.create(user=user, organisation=lilas, role=StaffMembership.Role.ADMINISTRATOR)
+    else:
+        ProfessionalAccount.objects.create(user=user, organisation=lilas)
+    user.save()
+    assert request_link(Client(), "alice@example.org").status_code == 200
+    assert not mail.outbox
+    client = Client()
+    assert client.post(f"/moi/lien/{token}").status_code == 410
+    assert client.get("/moi/").status_code == 302
+
+
+def test_a_link_session_lasts_an_hour(alice: Any) -> None:
+    token, _link = portal.create_login_link(alice[0])
+    client = Client()
+    client.post(f"/moi/lien/{token}")
+    assert client.session.get_expiry_age() == portal.PORTAL_SESSION_SECONDS
+
+
 def test_link_requests_are_throttled_per_email_known_or_not(alice: Any) -> None:
     for email in ("alice@example.org", "personne@example.org"):
         statuses = [request_link(Client(REMOTE_ADDR=f"10.0.0.{n}"), email).status_code for n in range(6)]
@@ -380,3 +411,11 @@ def test_a_person_without_a_directory_entry_sees_no_one_elses_accesses(alice: An
 def test_the_export_link_is_shown_when_the_node_routes_it(alice: Any) -> None:
     page = signed_in(alice[0]).get("/moi/").content.decode()
     assert ("Exporter mes données (JSON)" in page) == bool(portal._export_url())
+
+
+def test_the_language_switcher_serves_the_portal_in_english(alice: Any) -> None:
+    client = signed_in(alice[0])
+    switched = client.post("/i18n/setlang/", {"language": "en", "next": "/moi/acces"})
+    assert switched.status_code == 302
+    assert switched["Location"] == "/moi/acces"
+    assert '<html lang="en">' in client.get("/moi/acces").content.decode()
