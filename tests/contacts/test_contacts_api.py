@@ -66,7 +66,8 @@ def test_the_owners_depositor_creates_reads_and_changes_its_contacts(bearer_clie
     assert body["tags"] == ["presse"]
     etag = created["ETag"]
     detail = api.get(f"{CONTACTS}{body['id']}/")
-    assert detail.status_code == 200 and detail.json()["email"] == "Lou.Plume@Journal.test"
+    assert detail.status_code == 200
+    assert detail.json()["email"] == "Lou.Plume@Journal.test"
     assert api.get(f"{CONTACTS}{body['id']}/", HTTP_IF_NONE_MATCH=etag).status_code == 304
     changed = api.patch(f"{CONTACTS}{body['id']}/", {"phone": "+33 4 00 00 00 00"}, format="json", HTTP_IF_MATCH=etag)
     assert changed.status_code == 200, changed.content
@@ -84,7 +85,8 @@ def test_another_structures_client_sees_nothing(bearer_client: Any, theatre: Any
     assert other.patch(f"{CONTACTS}{mine.pk}/", {"notes": "x"}, format="json").status_code == 404
     assert other.delete(f"{CONTACTS}{mine.pk}/").status_code == 404
     refused = other.post(CONTACTS, {"family_name": "Intrus", "owner": str(theatre.pk)}, format="json")
-    assert refused.status_code == 403 and "owner" in refused.json()["fields"]
+    assert refused.status_code == 403
+    assert "owner" in refused.json()["fields"]
     assert ids(other.get(f"{CONTACTS}reachable?purpose=newsletter")) == set()
     assert Contact.objects.count() == 1
 
@@ -94,7 +96,8 @@ def test_a_reader_client_of_the_structure_reads_but_never_writes(bearer_client: 
     reader = bearer_client(RW, kind="reader", owner=theatre)
     assert ids(reader.get(CONTACTS)) == {str(mine.pk)}
     refused = reader.post(CONTACTS, {"family_name": "Nouveau"}, format="json")
-    assert refused.status_code == 403 and refused.json()["error"] == "reader_client"
+    assert refused.status_code == 403
+    assert refused.json()["error"] == "reader_client"
     assert reader.patch(f"{CONTACTS}{mine.pk}/", {"notes": "x"}, format="json").status_code == 403
 
 
@@ -105,7 +108,8 @@ def test_a_licensed_professionals_token_is_refused(bearer_client: Any, theatre: 
     pro = ProfessionalAccountFactory(user=UserFactory(username="pro-licencie"), organisation=company).user
     api = bearer_client("contacts:read", kind="reader", owner=company, user=pro)
     refused = api.get(CONTACTS)
-    assert refused.status_code == 403 and refused.json()["error"] == "contacts_private"
+    assert refused.status_code == 403
+    assert refused.json()["error"] == "contacts_private"
     assert api.get(f"{CONTACTS}reachable?purpose=newsletter").status_code == 403
 
 
@@ -162,9 +166,11 @@ def test_idempotent_creation_replays_the_first_answer(bearer_client: Any, theatr
 def test_a_contact_without_any_name_or_email_is_a_400_naming_the_field(bearer_client: Any, theatre: Any) -> None:
     api = bearer_client(RW, owner=theatre)
     refused = api.post(CONTACTS, {"kind": "spectator"}, format="json")
-    assert refused.status_code == 400 and "family_name" in refused.json()["fields"]
+    assert refused.status_code == 400
+    assert "family_name" in refused.json()["fields"]
     bad_tag = api.post(CONTACTS, {"family_name": "X", "tags": ['a"b']}, format="json")
-    assert bad_tag.status_code == 400 and "tags" in bad_tag.json()["fields"]
+    assert bad_tag.status_code == 400
+    assert "tags" in bad_tag.json()["fields"]
 
 
 # ---------------------------------------------------------------------------- filters, encryption, CSV
@@ -195,10 +201,14 @@ def test_personal_fields_are_ciphertext_in_the_database(theatre: Any) -> None:
             )
             row = cursor.fetchone()
     email, phone, address, index = row
-    assert email.startswith("enc1:") and "secret" not in email
-    assert phone.startswith("enc1:") and "12 34" not in phone
-    assert address.startswith("enc1:") and "Imaginaire" not in address
-    assert index and "secret" not in index
+    assert email.startswith("enc1:")
+    assert "secret" not in email
+    assert phone.startswith("enc1:")
+    assert "12 34" not in phone
+    assert address.startswith("enc1:")
+    assert "Imaginaire" not in address
+    assert index
+    assert "secret" not in index
     assert Contact.objects.get(pk=contact.pk).email == "secret@exemple.test"
 
 
@@ -214,7 +224,8 @@ def test_csv_export_streams_the_whole_filtered_collection(bearer_client: Any, th
     assert rows[0] == ["family_name", "email"]
     assert sorted(rows[1:]) == [["Alpha", "alpha@exemple.test"], ["Beta", "beta@exemple.test"]]
     unknown = api.get(CONTACTS, {"format": "csv", "fields": "family_name,secret"})
-    assert unknown.status_code == 400 and "fields" in unknown.json()["fields"]
+    assert unknown.status_code == 400
+    assert "fields" in unknown.json()["fields"]
 
 
 # ---------------------------------------------------------------------------- consents and reachable
@@ -237,7 +248,8 @@ def test_reachable_returns_exactly_the_consenting_contacts_and_drops_one_at_once
     answer = api.get(f"{CONTACTS}reachable", {"purpose": "newsletter"})
     assert ids(answer) == {str(yes.pk), str(also.pk)}
     row = next(item for item in answer.json()["results"] if item["id"] == str(yes.pk))
-    assert row["email"] == "oui@exemple.test" and row["given_name"] == "Oui"
+    assert row["email"] == "oui@exemple.test"
+    assert row["given_name"] == "Oui"
 
     dropped = api.post(f"{CONTACTS}{yes.pk}/consents/newsletter/withdraw", {}, format="json")
     assert dropped.status_code == 200, dropped.content
@@ -245,7 +257,8 @@ def test_reachable_returns_exactly_the_consenting_contacts_and_drops_one_at_once
     assert ids(api.get(f"{CONTACTS}reachable", {"purpose": "newsletter"})) == {str(also.pk)}
     assert ids(api.get(f"{CONTACTS}reachable", {"purpose": "season_offers"})) == {str(also.pk), str(other_purpose.pk)}
     again = api.post(f"{CONTACTS}{yes.pk}/consents/newsletter/withdraw", {}, format="json")
-    assert again.status_code == 400 and "purpose" in again.json()["fields"]
+    assert again.status_code == 400
+    assert "purpose" in again.json()["fields"]
 
 
 def test_reachable_is_a_single_query_whatever_the_consents(
@@ -290,7 +303,8 @@ def test_reachable_names_purpose_when_missing_or_unknown(bearer_client: Any, the
     api = bearer_client("contacts:read", owner=theatre)
     for query in ({}, {"purpose": "spam"}, {"purpose": "professional_directory"}):
         refused = api.get(f"{CONTACTS}reachable", query)
-        assert refused.status_code == 400 and "purpose" in refused.json()["fields"], query
+        assert refused.status_code == 400, query
+        assert "purpose" in refused.json()["fields"], query
 
 
 def test_reachable_as_csv_for_a_mailing_tool(bearer_client: Any, theatre: Any, contact_notice: Any) -> None:
@@ -312,17 +326,21 @@ def test_recording_a_consent_through_the_api(bearer_client: Any, theatre: Any, c
     given = api.post(url, {"purpose": "newsletter", "notice_version": "2026-1", "method": "web_form"}, format="json")
     assert given.status_code == 201, given.content
     body = given.json()
-    assert body["purposes"] == ["newsletter"] and body["notice_sha256"] == contact_notice.sha256
-    assert body["status"] == "given" and body["recipients"] == ["controller"]
+    assert body["purposes"] == ["newsletter"]
+    assert body["notice_sha256"] == contact_notice.sha256
+    assert body["status"] == "given"
+    assert body["recipients"] == ["controller"]
     assert [row["id"] for row in api.get(url).json()] == [body["id"]]
     assert ids(api.get(f"{CONTACTS}reachable", {"purpose": "newsletter"})) == {str(contact.pk)}
 
     unknown_notice = api.post(
         url, {"purpose": "newsletter", "notice_version": "1999", "method": "paper"}, format="json"
     )
-    assert unknown_notice.status_code == 400 and "notice_version" in unknown_notice.json()["fields"]
+    assert unknown_notice.status_code == 400
+    assert "notice_version" in unknown_notice.json()["fields"]
     unknown_purpose = api.post(url, {"purpose": "spam", "notice_version": "2026-1", "method": "paper"}, format="json")
-    assert unknown_purpose.status_code == 400 and "purpose" in unknown_purpose.json()["fields"]
+    assert unknown_purpose.status_code == 400
+    assert "purpose" in unknown_purpose.json()["fields"]
     reader = bearer_client("contacts:read contacts:write", kind="reader", owner=theatre)
     assert (
         reader.post(
@@ -345,4 +363,5 @@ def test_deleting_a_contact_erases_its_consents(bearer_client: Any, theatre: Any
     api = bearer_client(RW, owner=theatre)
     assert api.delete(f"{CONTACTS}{contact.pk}/").status_code == 204
     given.refresh_from_db()
-    assert given.status == "erased" and given.subject_email == ""
+    assert given.status == "erased"
+    assert given.subject_email == ""

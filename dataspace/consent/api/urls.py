@@ -22,3 +22,16 @@ urlpatterns += [
     path("agreements/<uuid:pk>/", agreements.AgreementDetailView.as_view(), name="agreement-detail"),
     path("agreements/<uuid:pk>/revoke", agreements.AgreementRevokeView.as_view(), name="agreement-revoke"),
 ]
+
+# Rights of the person (dataspace.consent.api.rights).
+from dataspace.consent.api import rights as rights_views  # noqa: E402 - appended after the app's own routes
+
+urlpatterns += [
+    path("me/data", rights_views.MyDataView.as_view(), name="rights-me-data"),
+    path("me/rectify", rights_views.MyRectifyView.as_view(), name="rights-me-rectify"),
+    path("me/erase", rights_views.MyEraseView.as_view(), name="rights-me-erase"),
+    path("rights/export", rights_views.StaffExportView.as_view(), name="rights-export"),
+    path("rights/rectify", rights_views.StaffRectifyView.as_view(), name="rights-rectify"),
+    path("rights/erase", rights_views.StaffEraseView.as_view(), name="rights-erase"),
+    path("processing-record", rights_views.ProcessingRecordView.as_view(), name="processing-record"),
+]
