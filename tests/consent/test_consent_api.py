@@ -177,6 +177,16 @@ def test_a_person_lists_and_withdraws_their_own_consents_only(structure: Any) ->
     assert api.get(LIST).status_code == 403  # not the structure's staff: the list is theirs, not the person's
 
 
+def test_a_consent_recorded_on_paper_for_the_persons_entry_is_theirs(structure: Any) -> None:
+    camille = person()
+    entry = directory_entry(structure, camille)
+    on_paper = grant_directory(structure, entry)  # recorded by the structure: no account on the consent
+    api = _as_person(camille)
+    assert [c["id"] for c in api.get(f"{LIST}/mine").json()["results"]] == [str(on_paper.pk)]
+    assert api.post(f"{LIST}/{on_paper.pk}/withdraw", {}, format="json").status_code == 200
+    assert _as_person(person("dominique", "d@example.org")).get(f"{LIST}/mine").json()["results"] == []
+
+
 def test_a_persons_reader_app_withdraws_for_them_without_being_a_depositor(structure: Any, bearer_client: Any) -> None:
     camille = person()
     consent = grant_directory(structure, directory_entry(structure, camille), user=camille)

@@ -141,3 +141,53 @@ def test_a_receipt_naming_an_unknown_consent_is_authentic_but_unknown(consent: A
     payload["consent_id"] = "00000000-0000-0000-0000-000000000000"
     signed = _sign_with(keys.signing_key().private_key, keys.signing_key().kid, payload)
     assert receipts.verify_receipt(signed)["current_status"] == "unknown"
+
+
+# ---------------------------------------------------------------------------- admin
+
+
+def _admin_client(organisation: Any, role: str, username: str) -> Any:
+    from django.test import Client as BrowserClient
+
+    from dataspace.node.models import StaffMembership
+    from tests.factories import UserFactory
+
+    user = UserFactory(username=username, is_staff=True)
+    StaffMembership.objects.create(user=user, organisation=organisation, role=role)
+    browser = BrowserClient()
+    browser.force_login(user)
+    return browser
+
+
+def test_the_admin_lists_consents_and_downloads_their_receipt(consent: Any, structure: Any) -> None:
+    from tests.factories import OrganisationFactory
+
+    browser = _admin_client(structure, "reader", "lecteur-structure")
+    listing = browser.get("/admin/consent/consentrecord/")
+    assert listing.status_code == 200
+    url = f"/admin/consent/consentrecord/{consent.pk}/receipt/"
+    assert url.encode() in listing.content
+    download = browser.get(url)
+    assert download.status_code == 200
+    assert download["Content-Type"] == "application/jose"
+    assert receipts.verify_receipt(download.content.decode())["payload"]["consent_id"] == str(consent.pk)
+    assert browser.get(f"/admin/consent/consentrecord/{consent.pk}/change/").status_code == 200
+
+    elsewhere = _admin_client(OrganisationFactory(), "administrator", "admin-ailleurs")
+    assert elsewhere.get(url).status_code == 404
+    assert url.encode() not in elsewhere.get("/admin/consent/consentrecord/").content
+
+
+def test_a_structure_administrator_publishes_a_notice_in_the_admin(structure: Any) -> None:
+    from dataspace.consent.models import Notice
+
+    browser = _admin_client(structure, "administrator", "admin-structure-notice")
+    answer = browser.post(
+        "/admin/consent/notice/add/",
+        {"controller": str(structure.pk), "kind": "contact", "version": "v-admin", "text": "Texte publié"},
+    )
+    assert answer.status_code == 302, answer.content[:2000]
+    published = Notice.objects.get(version="v-admin")
+    assert published.sha256 == services.notice_digest("Texte publié")
+    reader = _admin_client(structure, "reader", "lecteur-notice")
+    assert reader.get("/admin/consent/notice/add/").status_code == 403

@@ -218,3 +218,25 @@ def test_a_revoked_token_is_refused_by_the_api_at_once(structure: Any, bearer_cl
     services.withdraw_consent(consent)
     answer = api.get("/api/v1/consents/mine")
     assert answer.status_code == 401
+
+
+def test_the_admin_action_withdraws_with_the_same_effects(structure: Any, app_client: Client) -> None:
+    from django.test import Client as BrowserClient
+
+    from dataspace.node.models import StaffMembership
+    from tests.factories import UserFactory
+
+    _user, entry, consent = _setup(structure, app_client)
+    for role, expected in (("editor", "given"), ("administrator", "withdrawn")):
+        staff = UserFactory(username=f"{role}-admin-action", is_staff=True)
+        StaffMembership.objects.create(user=staff, organisation=structure, role=role)
+        browser = BrowserClient()
+        browser.force_login(staff)
+        browser.post(
+            "/admin/consent/consentrecord/",
+            {"action": "withdraw_selected", "_selected_action": [str(consent.pk)]},
+        )
+        consent.refresh_from_db()
+        assert consent.status == expected
+    assert OutboxMessage.objects.filter(payload__consent=str(consent.pk)).exists()
+    assert _last_change(entry).op == "delete"

@@ -104,9 +104,19 @@ def _manages(request: Request, consent: ConsentRecord, *, write: bool) -> bool:
     return True
 
 
+def _subject_condition(user: Any) -> Q:
+    """The consents of a person: theirs as subject, or covering one of their directory entries."""
+    from dataspace.directory.models import DirectoryEntry
+
+    entries = DirectoryEntry.objects.filter(person_user=user).values("pk")
+    return Q(subject_user=user) | Q(target_type="directory-entry", target_id__in=entries)
+
+
 def _is_subject(request: Request, consent: ConsentRecord) -> bool:
     user = person(request)
-    return user is not None and consent.subject_user_id is not None and consent.subject_user_id == user.pk
+    if user is None:
+        return False
+    return ConsentRecord.objects.filter(_subject_condition(user), pk=consent.pk).exists()
 
 
 def _visible(request: Request) -> QuerySet[ConsentRecord]:
@@ -261,7 +271,7 @@ class MyConsentsView(JSONErrorsMixin, APIView):
     @extend_schema(summary="My consents", responses={200: s.ConsentSerializer(many=True), **_ERRORS})
     def get(self, request: Request) -> Response:
         user = person(request)
-        queryset = _visible(request).filter(subject_user=user).order_by("-given_at")
+        queryset = _visible(request).filter(_subject_condition(user)).order_by("-given_at")
         return Response({"results": [s.ConsentSerializer(consent).data for consent in queryset]})
 
 
