@@ -233,11 +233,14 @@ def test_searching_public_performances_does_not_probe_a_licensed_production(owne
 
 def test_the_change_feed_carries_no_hidden_record_nor_a_blocking_owner_data(owner: Any, bearer_client: Any) -> None:
     from policies.models import Block
+    from tests.consent.agreement_factories import federation_agreement
 
     partner, peer, blocked_org = (OrganisationFactory(name=name) for name in ("Partenaire", "Pair", "Bloquée"))
     hidden, shown = VenueFactory(owner=owner, name="Lieu caché"), VenueFactory(owner=owner, name="Lieu montré")
     HiddenRecord.objects.create(owner=owner, target_type="venue", target_id=hidden.pk).partners.add(partner)
     Block.objects.create(owner=owner, blocked_organisation=blocked_org)
+    # the owner shares its venues with the federation (without an agreement nothing leaves the node)
+    federation_agreement(owner, "venue")
 
     def feed(organisation: Any) -> set[str]:
         api = bearer_client("federation:sync", kind="reader", owner=organisation)

@@ -16,6 +16,7 @@ from dataspace.records import services
 from dataspace.records.api.serializers import represent
 from dataspace.records.models import Change
 from dataspace.referentials.models import Performance
+from tests.consent.agreement_factories import agree_to_everything_published
 from tests.factories import PerformanceFactory, ProductionFactory, VenueFactory, WorkFactory
 
 pytestmark = pytest.mark.django_db
@@ -25,6 +26,9 @@ Status = Performance.Status
 
 
 def get(client: APIClient, **params: Any) -> Any:
+    # The reader is a member node: the owners signed a federation agreement for what it reads
+    # (without one nothing leaves the node: tests/consent/test_agreements_feed.py).
+    agree_to_everything_published()
     response = client.get(URL, params)
     assert response.status_code == 200, response.content
     return response.json()
@@ -339,8 +343,9 @@ def test_feed_is_read_only(staff_client: APIClient) -> None:
 
 
 def _queries_for(client: APIClient, limit: int) -> int:
+    agree_to_everything_published()
     with CaptureQueriesContext(connection) as captured:
-        get(client, limit=limit)
+        assert client.get(URL, {"limit": limit}).status_code == 200
     return len(captured.captured_queries)
 
 

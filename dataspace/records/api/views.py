@@ -2,8 +2,10 @@
 
 Not public: it needs an access token with the `federation:sync` scope (partner nodes, the
 registry) or a node staff session; without credentials it answers 401 with
-`WWW-Authenticate: Bearer` (dataspace.api.permissions). The view parses and delegates; the
-ordering guarantee and the cursor live in `dataspace.records.services`.
+`WWW-Authenticate: Bearer` (dataspace.api.permissions). A reader with a token receives only what
+the owners' data-sharing agreements in force grant it (`dataspace.consent.agreements`, fail
+closed). The view parses and delegates; the ordering guarantee and the cursor live in
+`dataspace.records.services`.
 """
 
 from __future__ import annotations
@@ -90,6 +92,36 @@ def _visible_changes(request: Request, changes: list[Any]) -> list[Any]:
     ]
 
 
+def _change_owner(change: Any) -> Any:
+    """Whose data a change is: its owner, or itself for an organisation describing itself."""
+    if change.owner_id is None and change.record_type == "organisation":
+        return change.record_id
+    return change.owner_id
+
+
+def _agreed_changes(request: Request, changes: list[Any]) -> list[Any]:
+    """What the reader's data-sharing agreements let leave the node (fail closed; issue 5).
+
+    A reader with a token (a peer node, the registry, any `federation:sync` client) receives the
+    upserts of the owners it acts for and of (owner, dataset) pairs under an agreement in force
+    whose grantee it is; tombstones of pairs it ever had an agreement for (it may hold them).
+    The node's own staff (session) read everything. A peer node (a client with a `jwks_uri`) is
+    remembered as a replica holder (`federation.outbox.replica_holders`).
+    """
+    from dataspace.api.auth import token_client
+
+    client = token_client(request)
+    if client is None:
+        return changes
+    from dataspace.consent.agreements import feed_filter, reader_for_client
+    from federation.outbox import record_feed_reader
+    from policies.enforcement import subject_for_request
+
+    record_feed_reader(client)
+    allowed = feed_filter(reader_for_client(client, acts_for=subject_for_request(request).acts_for))
+    return [change for change in changes if allowed.allows(_change_owner(change), change.record_type, change.op)]
+
+
 class ChangeFeedView(APIView):
     """Every create, update and delete (tombstone) of the node's shared records, in commit order."""
 
@@ -113,7 +145,7 @@ class ChangeFeedView(APIView):
             page = services.read_changes(since, limit=limit, types=types)
         except services.InvalidCursor as exc:
             raise ValidationError({"since": [str(exc)]}) from None
-        changes = _visible_changes(request, page.changes)
+        changes = _agreed_changes(request, _visible_changes(request, page.changes))
         sources = api_representations()
         querysets = {name: source.queryset for name, source in sources.items() if source.queryset is not None}
         records = services.load_current_records(changes, querysets)
