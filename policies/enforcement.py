@@ -429,7 +429,7 @@ def fulfil_list(info: pdp.PermitInfo, records: Iterable[Any]) -> dict[str, str]:
             if _journal_stream(decision.obligations):
                 journaled.append(record.pk)
                 journal_decision = journal_decision or decision
-        persons = {record.pk: getattr(record, "subject_person_id", None) for record, _g in items}
+        persons: dict[uuid.UUID, Any] = {record.pk: getattr(record, "subject_person_id", None) for record, _g in items}
         if journaled and journal_decision is not None and not info.context.dry_run and all(persons.values()):
             # personal data: one entry per person (for their portal), all written together below
             personal_decision = personal_decision or journal_decision

@@ -109,12 +109,12 @@ def consented_fields_of(entry: DirectoryEntry, *, fresh: bool = False) -> frozen
     return frozenset(cached)
 
 
-class DirectoryEntryQuerySet(models.QuerySet):  # type: ignore[type-arg]
+class DirectoryEntryQuerySet(models.QuerySet):
     """Entries arrive with their consented fields (one more query per evaluation, whatever its size)."""
 
     def _fetch_all(self) -> None:
         fetched = self._result_cache is None
-        super()._fetch_all()  # type: ignore[misc]
+        super()._fetch_all()
         if fetched and self._result_cache:
             from dataspace.directory.models import DirectoryEntry
 

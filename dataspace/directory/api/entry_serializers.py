@@ -32,7 +32,7 @@ OWNER_IDS = "directory_owner_ids"
 ALL_FIELDS = "directory_all_fields"
 
 
-class AvailabilityWindowSerializer(serializers.Serializer):  # type: ignore[type-arg]
+class AvailabilityWindowSerializer(serializers.Serializer):
     start = serializers.DateField(label=_("du"))
     end = serializers.DateField(label=_("au"))
 
@@ -45,7 +45,7 @@ class AvailabilityWindowSerializer(serializers.Serializer):  # type: ignore[type
         return {"start": str(instance.get("start", "")), "end": str(instance.get("end", ""))}
 
 
-class DirectoryEntrySerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+class DirectoryEntrySerializer(serializers.ModelSerializer):
     """A directory entry; see the module docstring for what a reader gets."""
 
     uri = serializers.CharField(read_only=True)
@@ -115,11 +115,11 @@ class DirectoryEntrySerializer(serializers.ModelSerializer):  # type: ignore[typ
             except SkipField:
                 continue
             check = attribute.pk if isinstance(attribute, PKOnlyObject) else attribute
-            data[field.field_name] = None if check is None else field.to_representation(attribute)
+            data[str(field.field_name)] = None if check is None else field.to_representation(attribute)
         return data
 
 
 #: The change feed's representation of directory entries (consent-built, as in the API).
-SERIALIZERS_BY_TYPE: dict[str, type[serializers.BaseSerializer]] = {  # type: ignore[type-arg]
+SERIALIZERS_BY_TYPE: dict[str, type[serializers.BaseSerializer]] = {
     DirectoryEntry.record_type: DirectoryEntrySerializer
 }

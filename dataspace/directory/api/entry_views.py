@@ -82,7 +82,7 @@ _DETAIL_SCHEMA = extend_schema(
 
 
 @extend_schema_view(list=_LIST_SCHEMA, retrieve=_DETAIL_SCHEMA)
-class DirectoryEntryViewSet(JSONErrorsMixin, viewsets.ModelViewSet):  # type: ignore[type-arg]
+class DirectoryEntryViewSet(JSONErrorsMixin, viewsets.ModelViewSet):
     """The directory's entries; see the module docstring."""
 
     required_scopes: ClassVar[dict[str, str]] = ENTRY_SCOPES
@@ -106,7 +106,7 @@ class DirectoryEntryViewSet(JSONErrorsMixin, viewsets.ModelViewSet):  # type: ig
         return queryset
 
     def get_serializer_context(self) -> dict[str, Any]:
-        context = super().get_serializer_context()
+        context = dict(super().get_serializer_context())
         subject = enforcement.subject_for_request(self.request)
         context[OWNER_IDS] = frozenset(subject.acts_for)
         context[ALL_FIELDS] = subject.is_superuser
