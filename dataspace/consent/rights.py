@@ -38,7 +38,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -590,6 +590,6 @@ def review_counts(*, now: dt.datetime | None = None) -> dict[str, int]:
     if entry_model is not None:
         querysets.append(contact_services.due_for_review(entry_model._default_manager.all(), now=now))
     for queryset in querysets:
-        for owner_id in queryset.values_list("owner_id", flat=True):
-            counts[str(owner_id)] = counts.get(str(owner_id), 0) + 1
+        for row in queryset.order_by().values("owner_id").annotate(due=Count("pk")):
+            counts[str(row["owner_id"])] = counts.get(str(row["owner_id"]), 0) + row["due"]
     return counts

@@ -362,3 +362,19 @@ def test_admin_lists_contacts_to_reverify(theatre: Any, staff_client: Any) -> No
     assert "Récent" not in text
     assert "à revérifier" in text
     assert str(stale.pk) in text
+
+
+def test_the_review_count_runs_daily(settings: Any) -> None:
+    entry = settings.CELERY_BEAT_SCHEDULE["flag-records-for-review"]
+    assert entry["schedule"] == 86400.0
+    assert entry["task"] == flag_records_for_review.name
+
+
+def test_admin_shows_each_staff_member_their_structures_contacts_only(theatre: Any, festival: Any) -> None:
+    ContactFactory(owner=theatre, family_name="Duthéâtre")
+    ContactFactory(owner=festival, family_name="Dufestival")
+    user = UserFactory(username="admin-theatre", is_staff=True)
+    StaffMembership.objects.create(user=user, organisation=theatre, role="administrator")
+    text = session(user).get("/admin/contacts/contact/").content.decode()
+    assert "Duthéâtre" in text
+    assert "Dufestival" not in text
