@@ -396,3 +396,23 @@ def test_a_reader_client_may_not_manage_entries(bearer_client: Any, entry: Any) 
     assert response.json()["error"] == "reader_client"
     depositor = bearer_client("directory:manage", owner=entry.owner)
     assert depositor.patch(detail(entry), {"display_name": "Y"}, format="json").status_code == 200
+
+
+def test_deleting_a_published_entry_leaves_a_tombstone(bearer_client: Any, entry: Any) -> None:
+    grant_entry_consent(entry, ["display_name"])
+    depositor = bearer_client("directory:manage", owner=entry.owner)
+    assert depositor.delete(detail(entry)).status_code == 204
+    last = Change.objects.filter(record_type="directory-entry", record_id=entry.pk).order_by("-seq").first()
+    assert last is not None
+    assert last.op == Change.Op.DELETE
+
+
+# ---------------------------------------------------------------------------- global URI
+
+
+def test_the_uri_of_an_unpublished_entry_resolves_like_a_missing_one(anon_client: APIClient, entry: Any) -> None:
+    assert anon_client.get(f"/id/directory-entry/{entry.pk}").status_code == 404
+    grant_entry_consent(entry, ["display_name"])
+    resolved = anon_client.get(f"/id/directory-entry/{entry.pk}")
+    assert resolved.status_code == 303
+    assert resolved["Location"].endswith(f"/api/v1/directory/entries/{entry.pk}/")
