@@ -378,3 +378,17 @@ def test_admin_shows_each_staff_member_their_structures_contacts_only(theatre: A
     text = session(user).get("/admin/contacts/contact/").content.decode()
     assert "Duthéâtre" in text
     assert "Dufestival" not in text
+
+
+def test_a_structures_client_acts_for_a_person_within_its_structure(
+    bearer_client: Any, theatre: Any, held: dict[str, Any]
+) -> None:
+    depositor = bearer_client("consent:manage", owner=theatre)
+    document = download(depositor.get("/api/v1/rights/export", {"email": EMAIL}))
+    assert {row["id"] for row in document["contacts"]} == {str(held["contact"].pk)}
+    reader = bearer_client("consent:manage", kind="reader", owner=theatre)
+    refused = reader.post("/api/v1/rights/erase", {"email": EMAIL, "confirm": True}, format="json")
+    assert refused.status_code == 403
+    assert Contact.objects.filter(pk=held["contact"].pk).exists()
+    wrong_scope = bearer_client("contacts:read contacts:write", owner=theatre)
+    assert wrong_scope.get("/api/v1/rights/export", {"email": EMAIL}).status_code == 403
