@@ -365,3 +365,23 @@ def test_deleting_a_contact_erases_its_consents(bearer_client: Any, theatre: Any
     given.refresh_from_db()
     assert given.status == "erased"
     assert given.subject_email == ""
+
+
+def test_no_agreement_can_cover_contacts(theatre: Any) -> None:
+    import datetime as dt
+
+    from rest_framework.exceptions import ValidationError
+
+    from dataspace.consent.agreements import sign_agreement
+
+    administrator = UserFactory(username="admin-contacts", is_superuser=True)
+    with pytest.raises(ValidationError) as refused:
+        sign_agreement(
+            owner=theatre,
+            target_type="contact",
+            grantee="federation",
+            purposes=["communication"],
+            valid_from=dt.date(2026, 1, 1),
+            signed_by=administrator,
+        )
+    assert "target_type" in refused.value.detail
