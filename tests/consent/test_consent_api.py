@@ -78,6 +78,24 @@ def test_the_structures_editor_records_a_consent_with_its_current_notice(structu
     assert ConsentRecord.objects.get(pk=data["id"]).method == "paper"
 
 
+def test_a_retried_recording_with_the_same_idempotency_key_records_once(structure: Any, bearer_client: Any) -> None:
+    notice(structure)
+    api = bearer_client("consent:manage", owner=structure)
+    body = _body(structure)
+    first = api.post(LIST, body, format="json", HTTP_IDEMPOTENCY_KEY="recueil-42")
+    again = api.post(LIST, body, format="json", HTTP_IDEMPOTENCY_KEY="recueil-42")
+    assert first.status_code == again.status_code == 201
+    assert again.json()["id"] == first.json()["id"]
+    assert ConsentRecord.objects.count() == 1
+    assert (
+        api.get(LIST, {"status": "given", "target_type": "directory-entry"}).json()["results"][0]["id"]
+        == (first.json()["id"])
+    )
+    bad_filter = api.get(LIST, {"target_id": "not-a-uuid"})
+    assert bad_filter.status_code == 400
+    assert "target_id" in bad_filter.json()["fields"]
+
+
 def test_a_reader_of_the_structure_may_not_record(structure: Any) -> None:
     notice(structure)
     answer = _staff(structure, role="reader").post(LIST, _body(structure), format="json")

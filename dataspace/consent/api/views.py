@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Q, QuerySet
 from django.http import HttpResponse
 from django.utils import timezone
@@ -28,7 +29,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from dataspace.api.auth import bearer_token, machine_client, person, token_client
-from dataspace.api.mixins import JSONErrorsMixin
+from dataspace.api.mixins import IdempotentCreateMixin, JSONErrorsMixin
 from dataspace.api.permissions import (
     WRITE_ROLES,
     InsufficientScope,
@@ -194,38 +195,10 @@ class PublicPermission(permissions.BasePermission):
 # ---------------------------------------------------------------------------- views
 
 
-class ConsentListView(JSONErrorsMixin, APIView):
-    """GET: the consents of the structures the caller manages. POST: record a consent."""
+class _ConsentCreate(APIView):
+    """The creation itself (below `IdempotentCreateMixin`, which replays it on a retried key)."""
 
-    required_scopes = SCOPES
-
-    @extend_schema(summary="Consents of my structures", responses={200: s.ConsentSerializer(many=True), **_ERRORS})
-    def get(self, request: Request) -> Response:
-        queryset = _visible(request)
-        controllers = managed_controllers(request, write=False)
-        if controllers is not None:
-            queryset = queryset.filter(controller_id__in=controllers)
-        for name in ("target_type", "status", "target_id", "controller"):
-            value = request.query_params.get(name)
-            if value:
-                key = {"controller": "controller_id"}.get(name, name)
-                try:
-                    queryset = queryset.filter(**{key: value})
-                except Exception as exc:
-                    raise exceptions.ValidationError({name: ["Invalid value."]}) from exc
-        page = list(queryset.order_by("-given_at")[:500])
-        return Response({"results": [s.ConsentSerializer(consent).data for consent in page]})
-
-    @extend_schema(
-        summary="Record a consent",
-        request=s.GrantSerializer,
-        responses={
-            201: s.ConsentSerializer,
-            400: OpenApiResponse(description="`fields` names the member (purposes, data_categories, notice…)."),
-            **_ERRORS,
-        },
-    )
-    def post(self, request: Request) -> Response:
+    def create(self, request: Request) -> Response:
         body = s.GrantSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
@@ -241,7 +214,6 @@ class ConsentListView(JSONErrorsMixin, APIView):
         else:
             notice = services.current_notice(controller, kind) if kind else None
         by, client_id = _by(request)
-        client = machine_client(request)
         consent = services.grant_consent(
             controller=controller,
             target_type=data["target_type"],
@@ -254,12 +226,47 @@ class ConsentListView(JSONErrorsMixin, APIView):
             method=data["method"],
             subject_email=data["subject_email"],
             expires_at=data["expires_at"],
-            oauth_client=client,
+            oauth_client=machine_client(request),
             by=by,
             client_id=client_id,
         )
         consent = _visible(request).get(pk=consent.pk)
         return Response(s.ConsentSerializer(consent).data, status=status.HTTP_201_CREATED)
+
+
+class ConsentListView(JSONErrorsMixin, IdempotentCreateMixin, _ConsentCreate):
+    """GET: the consents of the structures the caller manages. POST: record a consent (`Idempotency-Key`)."""
+
+    required_scopes = SCOPES
+
+    @extend_schema(summary="Consents of my structures", responses={200: s.ConsentSerializer(many=True), **_ERRORS})
+    def get(self, request: Request) -> Response:
+        queryset = _visible(request)
+        controllers = managed_controllers(request, write=False)
+        if controllers is not None:
+            queryset = queryset.filter(controller_id__in=controllers)
+        for name in ("target_type", "status", "target_id", "controller"):
+            value = request.query_params.get(name)
+            if value:
+                key = {"controller": "controller_id"}.get(name, name)
+                try:
+                    queryset = queryset.filter(**{key: value})
+                except (ValueError, DjangoValidationError) as exc:
+                    raise exceptions.ValidationError({name: ["Invalid value."]}) from exc
+        page = list(queryset.order_by("-given_at")[:500])
+        return Response({"results": [s.ConsentSerializer(consent).data for consent in page]})
+
+    @extend_schema(
+        summary="Record a consent",
+        request=s.GrantSerializer,
+        responses={
+            201: s.ConsentSerializer,
+            400: OpenApiResponse(description="`fields` names the member (purposes, data_categories, notice…)."),
+            **_ERRORS,
+        },
+    )
+    def post(self, request: Request) -> Response:
+        return self.create(request)
 
 
 class MyConsentsView(JSONErrorsMixin, APIView):
