@@ -38,7 +38,16 @@ DEFAULT_BATCH = 500
 # ---------------------------------------------------------------------------- the columns
 
 
-def encrypted_columns() -> Iterator[tuple[type[models.Model], list[models.Field[Any, Any]]]]:
+def _table(model: type[models.Model]) -> tuple[str, str]:
+    """The model's table and primary-key column, quoted for raw SQL."""
+    quote = connection.ops.quote_name
+    pk_field = model._meta.pk
+    if pk_field is None:
+        raise CommandError(f"{model._meta.label} has no primary key")
+    return quote(model._meta.db_table), quote(str(pk_field.column))
+
+
+def encrypted_columns() -> Iterator[tuple[type[models.Model], list[Any]]]:
     """Every concrete model with encrypted fields, and those fields."""
     for model in apps.get_models():
         if model._meta.proxy or not model._meta.managed:
@@ -48,20 +57,20 @@ def encrypted_columns() -> Iterator[tuple[type[models.Model], list[models.Field[
             yield model, fields
 
 
-def blind_index_field(model: type[models.Model], field: models.Field[Any, Any]) -> models.Field[Any, Any] | None:
+def blind_index_field(model: type[models.Model], field: Any) -> Any:
     """The ``<field>_index`` column holding the blind index of `field`, if the model has one."""
     try:
         sibling = model._meta.get_field(f"{field.name}_index")
     except Exception:  # noqa: BLE001 - FieldDoesNotExist: no blind index for this field
         return None
-    return sibling if isinstance(sibling, models.CharField) else None  # type: ignore[return-value]
+    return sibling if isinstance(sibling, models.CharField) else None
 
 
 def _batches(model: type[models.Model], columns: list[str], batch_size: int) -> Iterator[list[tuple[Any, ...]]]:
     """Raw rows (pk, *columns) in primary-key order, `batch_size` at a time."""
     quote = connection.ops.quote_name
-    table, pk = quote(model._meta.db_table), quote(model._meta.pk.column)  # type: ignore[union-attr]
-    selected = ", ".join([pk, *(quote(c) for c in columns)])
+    table, pk = _table(model)
+    selected = ", ".join([pk, *(quote(str(c)) for c in columns)])
     last: Any = None
     while True:
         where = f" WHERE {pk} > %s" if last is not None else ""
@@ -75,13 +84,13 @@ def _batches(model: type[models.Model], columns: list[str], batch_size: int) -> 
         last = rows[-1][0]
 
 
-def reencrypt_model(model: type[models.Model], fields: list[models.Field[Any, Any]], batch_size: int) -> int:
+def reencrypt_model(model: type[models.Model], fields: list[Any], batch_size: int) -> int:
     """Re-encrypt every value of `fields` under the newest key; returns how many were rewritten."""
     quote = connection.ops.quote_name
-    table, pk = quote(model._meta.db_table), quote(model._meta.pk.column)  # type: ignore[union-attr]
+    table, pk = _table(model)
     rewritten = 0
     for field in fields:
-        column = quote(field.column)
+        column = quote(str(field.column))
         sql = f"UPDATE {table} SET {column} = %s WHERE {pk} = %s AND {column} = %s"  # noqa: S608 - quoted names
         for rows in _batches(model, [field.column], batch_size):
             updates = [(crypto.rotate(stored), key, stored) for key, stored in rows if stored]
@@ -93,16 +102,16 @@ def reencrypt_model(model: type[models.Model], fields: list[models.Field[Any, An
     return rewritten
 
 
-def reindex_model(model: type[models.Model], fields: list[models.Field[Any, Any]], batch_size: int) -> int:
+def reindex_model(model: type[models.Model], fields: list[Any], batch_size: int) -> int:
     """Recompute the blind indexes of `fields` (those that have one); returns how many rows."""
     quote = connection.ops.quote_name
-    table, pk = quote(model._meta.db_table), quote(model._meta.pk.column)  # type: ignore[union-attr]
+    table, pk = _table(model)
     done = 0
     for field in fields:
         index = blind_index_field(model, field)
         if index is None:
             continue
-        column, index_column = quote(field.column), quote(index.column)
+        column, index_column = quote(str(field.column)), quote(index.column)
         sql = f"UPDATE {table} SET {index_column} = %s WHERE {pk} = %s AND {column} = %s"  # noqa: S608 - quoted names
         for rows in _batches(model, [field.column], batch_size):
             updates = [
