@@ -78,6 +78,16 @@ STRUCTURE_STAFF: dict[str, dict[str, str]] = {
     "songes-admin": {"structure": "Compagnie des Songes partagés (hébergée, démo)"},
 }
 
+#: The registry's demo persons (FICTITIOUS; their directory entries and consents: dataspace/consent/demo.py).
+#: They sign in to their portal /moi/ with a one-time link (printed in the registry's server.log by the
+#: console email backend) or with their password at /oauth/login/?next=/moi/.
+PERSONS: dict[str, dict[str, str]] = {
+    "camille-artiste": {"email": "camille-artiste@personnes.example", "consent": "published"},
+    "nour-technicienne": {"email": "nour-technicienne@personnes.example", "consent": "published"},
+    "sacha-sans-consentement": {"email": "sacha-sans-consentement@personnes.example", "consent": "none"},
+    "lou-retrait": {"email": "lou-retrait@personnes.example", "consent": "withdrawn"},
+}
+
 NODES = (
     NodeSpec("structure-a", ("structure",), (("admin", "staff"),)),
     NodeSpec("structure-b", ("structure",), (("admin", "staff"),)),
@@ -88,6 +98,7 @@ NODES = (
             ("admin", "staff"),
             *((username, "staff") for username in STRUCTURE_STAFF),
             *((username, "professional") for username in PROFESSIONALS),
+            *((username, "person") for username in PERSONS),
         ),
     ),
     NodeSpec("ministry", ("ministry",), (("admin", "staff"), ("analyste", "analyst"))),
@@ -106,6 +117,8 @@ SCRUBBED_ENV = (
     "ALLOWED_HOSTS",
     "CSRF_TRUSTED_ORIGINS",
     "DJANGO_DEBUG",
+    "FEDERATION_REGISTRY_URL",
+    "POLICY_MINISTRY_NODES",
 )
 
 SETUP_SNIPPET = """
@@ -120,6 +133,7 @@ call_command("seed_demo_policies", profile=profile)
 call_command("demo_account", credentials=credentials, node=profile)
 if profile == "registry":
     call_command("demo_professionals", credentials=credentials, node=profile)
+call_command("seed_demo_consents", profile=profile)
 call_command("demo_clients", credentials=credentials, node=profile, output=clients_out, peer=peers)
 """
 
@@ -220,7 +234,8 @@ def load_credentials(path: Path) -> dict[str, Any]:
             if account is None or account.get("kind") != kind:
                 account = {"username": username, "password": secrets.token_urlsafe(12), "kind": kind}
                 changed = True
-            extra = {"professional": PROFESSIONALS, "staff": STRUCTURE_STAFF}.get(kind, {}).get(username, {})
+            extra = {"professional": PROFESSIONALS, "staff": STRUCTURE_STAFF, "person": PERSONS}.get(kind, {})
+            extra = extra.get(username, {})
             if any(account.get(key) != value for key, value in extra.items()):
                 account.update(extra)
                 changed = True
@@ -385,7 +400,11 @@ def print_summary(document: dict[str, Any], nodes_json: Path, elapsed: float) ->
         lines.append(f"  {node['name']:<12} {node['base_url']:<30} rôles / roles : {', '.join(node['roles'])}")
         for user in node["users"]:
             # Staff sign in to the node's admin; other kinds will sign in through OAuth once it exists.
-            pages = {"staff": "/journal/" if user.get("structure") else "/admin/", "professional": "/conditions/"}
+            pages = {
+                "staff": "/journal/" if user.get("structure") else "/admin/",
+                "professional": "/conditions/",
+                "person": "/moi/",
+            }
             where = node["base_url"] + pages.get(user["kind"], "/")
             licence = f"  licence {user['licence_status']}" if user.get("licence_status") else ""
             lines.append(f"  {'':<12} {where:<30} {user['kind']:<8} {user['username']} / {user['password']}{licence}")
@@ -451,6 +470,11 @@ def main() -> int:
     demo_dir.mkdir(parents=True, exist_ok=True)
     credentials = load_credentials(demo_dir / "credentials.json")
     envs = {node.name: node_env(node, ports[node.name], demo_dir) for node in NODES}
+    for name, env in envs.items():
+        # Every node knows the registry (outbox notices) and the ministry (policy templates).
+        if name != "registry":
+            env["FEDERATION_REGISTRY_URL"] = f"http://127.0.0.1:{ports['registry']}"
+        env["POLICY_MINISTRY_NODES"] = f"http://127.0.0.1:{ports['ministry']}"
     nodes_json = demo_dir / "nodes.json"
     nodes_json.unlink(missing_ok=True)  # present only while this run's nodes answer (removed on exit)
     print(f"Préparation de {len(NODES)} nœuds dans {demo_dir} / setting up {len(NODES)} nodes…", flush=True)

@@ -8,6 +8,7 @@ import os
 import re
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -212,6 +213,100 @@ def check_policy_story(registry: dict[str, Any], structure: dict[str, Any]) -> N
         assert http.get("/api/v1/performances/").json()["results"]
 
 
+def _csrf(page: httpx.Response) -> str:
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
+    assert token is not None, page.text[:500]
+    return token.group(1)
+
+
+def _portal_link(log: Path, after: int) -> str:
+    """The newest one-time link the console email backend printed in the node's log."""
+    text = log.read_bytes()[after:].decode("utf-8", "replace").replace("=\n", "")
+    links = re.findall(r"/moi/lien/([A-Za-z0-9_\-]{20,})", text)
+    assert links, "no sign-in link in the registry's log"
+    return f"/moi/lien/{links[-1]}"
+
+
+def check_consent_story(registry: dict[str, Any], structure: dict[str, Any], demo_dir: Path) -> float:
+    """Issue 5 end to end; returns the seconds from a withdrawal to the origin's refusal.
+
+    A licensed professional finds only the persons who consented, with only the fields they chose;
+    a person signs in to the portal with a one-time link (read from the console email in the log),
+    sees who looked them up, withdraws, and the entry is refused at once (404) with its tombstone on
+    the change feed; the structure's paper withdrawal left an outbox notice for the registry."""
+    persons = {user["username"]: user for user in registry["users"] if user["kind"] == "person"}
+    assert {user["consent"] for user in persons.values()} == {"published", "none", "withdrawn"}
+    with httpx.Client(base_url=registry["base_url"], timeout=20) as http:
+        pro = _person_token(http, registry, "pro-valide")  # its terms were accepted in check_policy_story
+        listed = http.get("/api/v1/directory/entries/", params={"purpose": "programming"}, headers=pro)
+        assert listed.status_code == 200, listed.text
+        found = {entry["display_name"]: entry for entry in listed.json()["results"]}
+        assert set(found) == {"Camille Imaginaire", "Nour Fictive"}
+        assert found["Camille Imaginaire"]["contact_email"] == persons["camille-artiste"]["email"]
+        assert "contact_email" not in found["Nour Fictive"]
+        assert "skills" not in found["Nour Fictive"]
+        camille_entry = found["Camille Imaginaire"]
+        detail = http.get(
+            f"/api/v1/directory/entries/{camille_entry['id']}/", params={"purpose": "touring"}, headers=pro
+        )
+        assert detail.status_code == 200, detail.text
+        unlicensed = _person_token(http, registry, "pro-expiree")
+        refused = http.get("/api/v1/directory/entries/", params={"purpose": "programming"}, headers=unlicensed)
+        assert refused.status_code in (200, 403)
+        assert refused.status_code == 403 or refused.json()["results"] == []
+
+    log = demo_dir / "registry" / "server.log"
+    with httpx.Client(base_url=registry["base_url"], timeout=20, follow_redirects=False) as browser:
+        form = browser.get("/moi/connexion")
+        mark = log.stat().st_size
+        asked = browser.post(
+            "/moi/connexion", data={"csrfmiddlewaretoken": _csrf(form), "email": persons["camille-artiste"]["email"]}
+        )
+        assert asked.status_code in (200, 302), asked.text[:300]
+        deadline = time.monotonic() + 10
+        while b"/moi/lien/" not in log.read_bytes()[mark:] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        link = _portal_link(log, mark)
+        confirm = browser.get(link)
+        signed_in = browser.post(link, data={"csrfmiddlewaretoken": _csrf(confirm)})
+        assert signed_in.status_code == 302, signed_in.text[:300]
+        history = browser.get("/moi/acces")
+        assert history.status_code == 200
+        assert "pro-valide" in history.text or "Horizons fictifs" in history.text
+        answer = browser.get("/api/v1/consents/mine")
+        assert answer.status_code == 200, answer.text[:300]
+        body = answer.json()
+        consents = body["results"] if isinstance(body, dict) else body
+        mine = [c for c in consents if c["status"] in ("given", "renewed")]
+        assert len(mine) == 1
+        withdraw_page = browser.get(f"/moi/consentements/{mine[0]['id']}/retirer")
+        started = time.monotonic()
+        done = browser.post(
+            f"/moi/consentements/{mine[0]['id']}/retirer", data={"csrfmiddlewaretoken": _csrf(withdraw_page)}
+        )
+        assert done.status_code in (200, 302), done.text[:300]
+    with httpx.Client(base_url=registry["base_url"], timeout=20) as http:
+        gone = http.get(f"/api/v1/directory/entries/{camille_entry['id']}/", params={"purpose": "touring"}, headers=pro)
+        refused_after = time.monotonic() - started
+        assert gone.status_code == 404, gone.text
+    # the tombstone on the origin's change feed (read in its database: the feed itself needs a peer's
+    # token and a data-sharing agreement)
+    with sqlite3.connect(demo_dir / "registry" / "db.sqlite3") as db:
+        ops = [op for (op,) in db.execute(
+            "SELECT op FROM records_change WHERE record_id = ? ORDER BY seq",
+            [camille_entry["id"].replace("-", "")],
+        )]  # fmt: skip
+    assert ops[-1] == "delete", ops
+    # the structure's paper withdrawal: an outbox notice for the registry, in the same transaction
+    with sqlite3.connect(demo_dir / "structure-a" / "db.sqlite3") as db:
+        rows = db.execute(
+            "SELECT destination FROM federation_outboxmessage WHERE kind = 'consent.withdrawn'"
+        ).fetchall()
+    assert rows
+    assert all(row[0].startswith(registry["base_url"]) for row in rows), rows
+    return refused_after
+
+
 def free_port_block(size: int = 4) -> int:
     """The first of `size` consecutive free loopback ports."""
     for _ in range(50):
@@ -316,7 +411,7 @@ def test_demo_federation_runs_and_stops_cleanly(demo: Any) -> None:
             assert set(user) >= {"username", "password", "kind"}
             assert user["kind"] in {"staff", "professional", "person", "analyst"}
     assert {u["kind"] for u in nodes["ministry"]["users"]} == {"staff", "analyst"}
-    assert {u["kind"] for u in nodes["registry"]["users"]} == {"staff", "professional"}
+    assert {u["kind"] for u in nodes["registry"]["users"]} == {"staff", "professional", "person"}
     # every scope is held by some demo client, on a node where it makes sense
     held = {scope for node in nodes.values() for client in node["clients"] for scope in client["scopes"].split()}
     assert held == ALL_SCOPES
@@ -340,6 +435,9 @@ def test_demo_federation_runs_and_stops_cleanly(demo: Any) -> None:
     check_professionals(nodes["registry"])
     # usage policies, licences and the journal, end to end
     check_policy_story(nodes["registry"], nodes["structure-a"])
+    # consent: directory, portal, withdrawal everywhere
+    seconds = check_consent_story(nodes["registry"], nodes["structure-a"], demo_dir)
+    print(f"withdrawal -> refusal at the origin: {seconds * 1000:.0f} ms")
 
     # every node answers over real HTTP with its own identity
     with httpx.Client(timeout=10) as client:
