@@ -28,6 +28,7 @@ REASONS: dict[str, str] = {
     "break_glass": "emergency access (break-glass) with a written justification",
     "object_grant": "an object-level grant of the owner (django-guardian)",
     "not_owner": "only the owner (or a party it granted) may modify the data",
+    "no_agreement": "the subject comes from another node and no data-sharing agreement of the owner in force covers it",
 }
 
 

@@ -99,6 +99,10 @@ def build_subject(request: Any) -> Subject:
         acts_for = {client.owner_id} if client.owner_id is not None else set()
         acts_for |= _mandated_structures(client, timezone.now())
         owner_region = _region(client.owner_id) if needs_region else ""
+        if client.jwks_uri:  # a peer node (private_key_jwt): it comes from the node publishing those keys
+            from federation.outbox import node_from_jwks_uri
+
+            node = node_from_jwks_uri(client.jwks_uri) or node
         return Subject(
             kind="client", client_id=str(client.client_id), acts_for=frozenset(acts_for), node=node, region=owner_region
         )

@@ -24,6 +24,11 @@ applies wins):
 A ``modify`` of a performance by a co-producer holding the django-guardian grant on it
 (`dataspace.referentials.permissions`) is permitted with reason ``object_grant`` before step 7.
 
+A subject coming from another node (a peer client: `Subject.node` is not this node) is denied
+``no_agreement`` right after step 3 unless a data-sharing agreement of the owner in force covers
+the dataset for it (`agreement_decision`, `dataspace.consent.agreements`); lists keep only the
+owners whose agreements cover it. Fail closed: a record of nobody is never covered.
+
 A person's directory entry (``directory-entry``) has its own rule after step 3, not the owner's
 policy (`directory_entry_decision`): read only with a consent of the person in force (else
 ``hidden``: not found), by a licensed professional who accepted the terms, with a purpose; every
@@ -304,6 +309,10 @@ def _sentence(code: str, **values: Any) -> str:
         return _("La politique d'usage de ces données permet cette utilisation (%(action)s).") % values
     if code == "object_grant":
         return _("La structure propriétaire vous a accordé ce droit sur cet enregistrement.")
+    if code == "no_agreement":
+        return _(
+            "Aucun accord de partage en vigueur de la structure propriétaire ne couvre ces données pour votre nœud."
+        )
     if code == "not_owner":
         return _("Seule la structure propriétaire (ou une structure qu'elle y autorise) peut modifier ces données.")
     if code == "purpose_not_allowed":
@@ -683,6 +692,9 @@ def decide(
         and is_hidden_from(subject, ref.record_type, ref.record_id, owner_id)
     ):
         return _deny("hidden")
+    refused_agreement = agreement_decision(subject, ref, ctx)
+    if refused_agreement is not None:
+        return refused_agreement
     if ref.record_type == DIRECTORY_ENTRY:
         return directory_entry_decision(subject, action, ref, ctx)
     if not ctx.dry_run and action == "read" and ref.record_id is not None and subject.kind != "anonymous":
@@ -721,6 +733,36 @@ def decide(
 
         return _deny("purpose_required", compiled.doc.uid, purposes=", ".join(PURPOSES))
     return outcome.decision
+
+
+# ---------------------------------------------------------------------------- agreements
+
+
+def agreement_decision(subject: Subject, ref: ResourceRef, ctx: Context) -> Decision | None:
+    """Deny ``no_agreement`` to a subject of another node that no agreement in force of the
+    owner covers for this dataset (and the declared purpose, if any); None otherwise."""
+    from dataspace.consent.agreements import covers, peer_reader
+
+    reader = peer_reader(subject)
+    if reader is None:
+        return None
+    if covers(reader, ref.owner_id, ref.record_type, day=node_day(ctx.at()), purpose=ctx.purpose):
+        return None
+    return _deny("no_agreement")
+
+
+def _agreed_only(subject: Subject, queryset: QuerySet[Any], ctx: Context) -> QuerySet[Any]:
+    """For a subject of another node: only the records of owners whose agreements cover it."""
+    from dataspace.consent.agreements import covered_owner_ids, peer_reader
+
+    reader = peer_reader(subject)
+    if reader is None:
+        return queryset
+    model = queryset.model
+    covered = covered_owner_ids(
+        reader, str(getattr(model, "record_type", "")), day=node_day(ctx.at()), purpose=ctx.purpose
+    )
+    return queryset.filter(owned_by(model, covered | set(subject.acts_for)))
 
 
 # ---------------------------------------------------------------------------- directory entries
@@ -892,6 +934,7 @@ def filter_queryset(
     if subject.is_superuser:
         info.everything = True
         return queryset, info
+    queryset = _agreed_only(subject, queryset, ctx)
     refused_terms = terms_decision(subject)
     now = ctx.at()
     pending = subject.kind != "anonymous" and ctx.require_purpose and not ctx.purpose and action in READ_ACTIONS

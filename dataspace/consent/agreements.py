@@ -113,21 +113,21 @@ def reader_for_client(client: Any, *, acts_for: Iterable[uuid.UUID] = ()) -> Rea
 
 
 def peer_reader(subject: Any) -> Reader | None:
-    """The `Reader` of a subject coming from another node (a peer client), else None."""
+    """The `Reader` of a subject coming from another node, else None.
+
+    A peer is a client registered with the keys of another node (`jwks_uri`: a `private_key_jwt`
+    peer); `policies.enforcement.build_subject` gives it that node as `Subject.node`. A subject of
+    this node costs no query.
+    """
     own = str(settings.NODE_BASE_URL).rstrip("/")
     if getattr(subject, "kind", "") != "client" or not subject.node or subject.node.rstrip("/") == own:
         return None
     from dataspace.oauth.models import Client
 
-    client = Client.objects.filter(client_id=subject.client_id).first()
-    if client is None:  # a token of a deleted client: nobody to grant anything to
-        return Reader(client_id=subject.client_id, node=subject.node, organisation_id=None)
-    return Reader(
-        client_id=subject.client_id,
-        node=subject.node.rstrip("/"),
-        organisation_id=client.owner_id,
-        acts_for=frozenset(subject.acts_for),
-    )
+    client = Client.objects.filter(client_id=subject.client_id).exclude(jwks_uri="").first()
+    if client is None:
+        return None
+    return reader_for_client(client, acts_for=subject.acts_for)
 
 
 # ---------------------------------------------------------------------------- what is covered
@@ -273,7 +273,7 @@ def terms(agreement: Agreement) -> dict[str, Any]:
         "purposes": list(agreement.purposes),
         "valid_from": agreement.valid_from.isoformat(),
         "valid_until": agreement.valid_until.isoformat() if agreement.valid_until else None,
-        "notice_sha256": agreement.notice.sha256 if agreement.notice_id else None,
+        "notice_sha256": agreement.notice.sha256 if agreement.notice is not None else None,
         "signed_by": {"id": agreement.signed_by_id, "username": agreement.signed_by.get_username()},
         "signed_at": agreement.signed_at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
     }
