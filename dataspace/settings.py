@@ -192,7 +192,6 @@ CELERY_BEAT_SCHEDULE["deliver-due-outbox"] = {
     "schedule": float(OUTBOX_POLL_INTERVAL),
 }
 
-
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
