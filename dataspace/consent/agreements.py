@@ -311,7 +311,11 @@ def verify_agreement(agreement: Agreement) -> dict[str, Any]:
         raise InvalidAgreementSignature(f"signature does not verify ({exc.__class__.__name__})") from None
     if decoded.headers().get("typ") != SIGNATURE_TYPE:
         raise InvalidAgreementSignature("not an agreement signature (typ)")
-    if signed != terms(agreement):
+    stored = terms(agreement)
+    # the signer's username is evidence of who signed then; an account renamed since still matches by id
+    if isinstance(signed.get("signed_by"), dict):
+        stored["signed_by"] = {**stored["signed_by"], "username": signed["signed_by"].get("username")}
+    if signed != stored:
         raise InvalidAgreementSignature("the stored terms differ from the signed ones")
     return dict(signed)
 

@@ -74,6 +74,10 @@ def test_an_administrator_signs_signature_covers_terms_and_signer_journaled(owne
     assert (entry.stream, entry.owner_id, entry.username) == ("admin", owner.pk, "admin-accords")
     assert entry.record_ids == [str(agreement.pk)]
 
+    # the signer renamed since: still the same signer (by id)
+    type(administrator).objects.filter(pk=administrator.pk).update(username="admin-renomme")
+    renamed = agreements.verify_agreement(Agreement.objects.get(pk=agreement.pk))
+    assert renamed["signed_by"]["username"] == "admin-accords"
     # edited behind the service's back: the signature no longer matches
     Agreement.objects.filter(pk=agreement.pk).update(purposes=["programming", "touring", "research"])
     with pytest.raises(agreements.InvalidAgreementSignature):
