@@ -287,3 +287,23 @@ def test_the_reason_is_a_stable_code() -> None:
     from policies.decision import REASONS
 
     assert "no_agreement" in REASONS
+
+
+def test_api_list_query_count_is_flat(owner: Any, administrator: Any) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    api = session(administrator)
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert api.get("/api/v1/agreements/").status_code == 200
+        return len(captured.captured_queries)
+
+    sign(owner, administrator)
+    few = queries()
+    for dataset in ("hall", "production", "performance", "work"):
+        revoked = sign(owner, administrator, target_type=dataset)
+    agreements.revoke_agreement(revoked, by=administrator)
+    assert len(api.get("/api/v1/agreements/").json()) == 5
+    assert queries() == few
