@@ -4,7 +4,9 @@
   who have accounts on the node (`kind: person` in nodes.json): two published with a consent (one
   shows its contact email, the other only its trades and region), one never consented, one who
   consented and then withdrew (a tombstone in the change feed, an outbox notice).
-* Structures: two directory entries recorded on paper by the structure (no account): one published,
+* Structures: data-sharing agreements with the federation, signed by the node's administrator, for
+  the programme, venues, technical sheets and the directory (so that the registry may replicate
+  them); two directory entries recorded on paper by the structure (no account): one published,
   one withdrawn — its withdrawal wrote an outbox notice to the registry (`FEDERATION_REGISTRY_URL`);
   and a handful of private contacts (spectators, press, an agent) with mixed marketing
   consents (newsletter, season offers, one withdrawn) — for the CRM's "who may I write to".
@@ -250,6 +252,49 @@ def seed_contacts(owner: Organisation, *, now: dt.datetime | None = None) -> int
     return created
 
 
+#: Datasets each demo structure shares with the federation (agreements signed by its administrator).
+SHARED_DATASETS = (
+    "organisation",
+    "venue",
+    "hall",
+    "technical-sheet",
+    "person",
+    "work",
+    "production",
+    "contribution",
+    "season",
+    "performance",
+    "directory-entry",
+)
+
+
+def sign_demo_agreements(owner: Organisation, *, now: dt.datetime | None = None) -> int:
+    """Federation agreements for the structure's shared datasets (once)."""
+    from dataspace.consent.agreements import sign_agreement
+    from dataspace.consent.models import Agreement
+    from policies.language import PURPOSES
+
+    administrator = get_user_model()._default_manager.filter(username="admin", is_superuser=True).first()
+    if administrator is None:
+        raise ValueError("run demo_account first: no administrator 'admin' on this node")
+    signed = 0
+    today = (now or dt.datetime.now(dt.UTC)).date()
+    for target_type in SHARED_DATASETS:
+        if Agreement.objects.filter(owner=owner, target_type=target_type, grantee="federation").exists():
+            continue
+        sign_agreement(
+            owner=owner,
+            target_type=target_type,
+            grantee="federation",
+            purposes=list(PURPOSES),
+            valid_from=today,
+            signed_by=administrator,
+            now=now,
+        )
+        signed += 1
+    return signed
+
+
 def seed_demo_consents(profile: str, *, now: dt.datetime | None = None) -> DemoConsentsReport:
     """The demo persons and contacts of one demo node (see the module docstring)."""
     from policies.demo import HOSTED_STRUCTURE
@@ -265,7 +310,6 @@ def seed_demo_consents(profile: str, *, now: dt.datetime | None = None) -> DemoC
             if identity is None or identity.organisation is None:
                 raise ValueError("run seed_demo first: the node has no operating structure")
             owner = identity.organisation
-            return DemoConsentsReport(
-                profile, seed_structure_entries(owner, now=now), seed_contacts(owner, now=now)
-            )
+            sign_demo_agreements(owner, now=now)
+            return DemoConsentsReport(profile, seed_structure_entries(owner, now=now), seed_contacts(owner, now=now))
     return DemoConsentsReport(profile, 0, 0)
