@@ -292,12 +292,12 @@ OAUTH_SECRET_MAX_AGE_DAYS = env_int("OAUTH_SECRET_MAX_AGE_DAYS", 365, minimum=1)
 # The plain-http exception for loopback demo/test nodes only (authlib refuses http otherwise).
 OAUTH_ALLOW_INSECURE_LOOPBACK = NODE_BASE_URL.startswith(("http://127.0.0.1", "http://localhost", "http://[::1]"))
 
-# ---------------------------------------------------------------------------- personal data at rest (dataspace.node.crypto)
+# ------------------------------------------------------------------ personal data at rest (dataspace.node.crypto)
 # Comma-separated Fernet keys, newest first; empty: the key file $NODE_DATA_DIR/personal_data_keys
 # (created 0600 on first use). Rotation: docs/operations.md.
 PERSONAL_DATA_KEYS = env_str("PERSONAL_DATA_KEYS", "")
 
-# ---------------------------------------------------------------------------- rights of the person (dataspace.consent.rights)
+# ------------------------------------------------------------------ rights of the person (dataspace.consent.rights)
 # Directory entries and contacts not re-verified with the person for this many days are flagged
 # for review ("à revérifier"); a daily task counts them per structure.
 CONSENT_REVIEW_DAYS = env_int("CONSENT_REVIEW_DAYS", 365, minimum=1)

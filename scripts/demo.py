@@ -234,8 +234,8 @@ def load_credentials(path: Path) -> dict[str, Any]:
             if account is None or account.get("kind") != kind:
                 account = {"username": username, "password": secrets.token_urlsafe(12), "kind": kind}
                 changed = True
-            extra = {"professional": PROFESSIONALS, "staff": STRUCTURE_STAFF, "person": PERSONS}.get(kind, {})
-            extra = extra.get(username, {})
+            by_kind = {"professional": PROFESSIONALS, "staff": STRUCTURE_STAFF, "person": PERSONS}.get(kind, {})
+            extra = by_kind.get(username, {})
             if any(account.get(key) != value for key, value in extra.items()):
                 account.update(extra)
                 changed = True
