@@ -64,9 +64,9 @@ SEAL_TYPE = "journal-seal+jws"
 STREAMS = tuple(JournalEntry.Stream.values)
 DECISIONS = tuple(JournalEntry.Outcome.values)
 
-#: The fields covered by an entry's hash, in the model's order (everything but `hash`).
-HASHED_FIELDS: tuple[str, ...] = (
-    "seq",
+#: What an entry says (everything but its chain fields seq, prev_hash and hash), in the model's
+#: order; also the columns audit_journal_append() takes after its five leading arguments.
+CONTENT_FIELDS: tuple[str, ...] = (
     "stream",
     "at",
     "user_id",
@@ -86,8 +86,9 @@ HASHED_FIELDS: tuple[str, ...] = (
     "reason_code",
     "reason",
     "details",
-    "prev_hash",
 )
+#: The fields covered by an entry's hash, in the model's order (everything but `hash`).
+HASHED_FIELDS: tuple[str, ...] = ("seq", *CONTENT_FIELDS, "prev_hash")
 
 
 @dataclass(frozen=True)
@@ -248,32 +249,10 @@ def journal(
     return entry
 
 
-#: The columns audit_journal_append() takes after its five leading arguments, in order.
-_APPEND_COLUMNS = (
-    "stream",
-    "at",
-    "user_id",
-    "username",
-    "organisation_id",
-    "organisation_name",
-    "licence_number",
-    "client_id",
-    "node",
-    "action",
-    "record_type",
-    "record_ids",
-    "owner_id",
-    "subject_person_id",
-    "purpose",
-    "decision",
-    "reason_code",
-    "reason",
-    "details",
-)
 _JSON_COLUMNS = frozenset({"record_ids", "details"})
 _APPEND_SQL = (  # placeholders only: no value is ever interpolated
     "SELECT new_seq, new_prev_hash, new_hash FROM audit_journal_append(%s, %s, %s, %s, %s, "  # noqa: S608
-    + ", ".join("%s::jsonb" if name in _JSON_COLUMNS else "%s" for name in _APPEND_COLUMNS)
+    + ", ".join("%s::jsonb" if name in _JSON_COLUMNS else "%s" for name in CONTENT_FIELDS)
     + ")"
 )
 
@@ -294,9 +273,9 @@ def _append_in_one_statement(entry: JournalEntry, asynchronous: bool) -> bool:
     middle, tail = rest.split(seq_mark)
     values = [
         json.dumps(getattr(entry, name), ensure_ascii=False)
-        if name in ("record_ids", "details")
+        if name in _JSON_COLUMNS
         else getattr(entry, name)
-        for name in _APPEND_COLUMNS
+        for name in CONTENT_FIELDS
     ]
     with connection.cursor() as cursor:
         cursor.execute(_APPEND_SQL, [JOURNAL_LOCK_KEY, asynchronous, head + '"', '"' + middle, tail, *values])
