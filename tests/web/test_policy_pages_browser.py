@@ -1,6 +1,6 @@
 """The journal, the registry's terms of use and the usage-policy admin, in a real browser.
 
-Debian's chromium through Playwright against a live server, as in test_pages_browser.py: a
+Debian's chromium through Playwright against a live server (fixtures in conftest.py): a
 structure's administrator reads their access journal (/journal/), a professional accepts the
 registry's terms (/conditions/), an administrator writes a usage policy with the templates.
 Screenshots go to var/screenshots/ (gitignored), or to $SCREENSHOT_DIR.
@@ -12,7 +12,6 @@ import csv
 import io
 import os
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,47 +22,9 @@ from dataspace.node.services import initialise_node
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = Path(os.environ.get("SCREENSHOT_DIR", ROOT / "var" / "screenshots"))
 PASSWORD = "correct horse battery staple"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.fail(
-            f"{CHROMIUM} is missing: the browser tests need Debian's chromium. "
-            "Install it with `apt-get install chromium` (never `playwright install`), "
-            "or deselect these tests with `-m 'not browser'`."
-        )
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API keeps an event loop in this thread while it is open; the ORM calls the
-    # tests and their teardown make here are still synchronous, so Django's guard is lifted meanwhile.
-    with pytest.MonkeyPatch.context() as patch, sync_playwright() as playwright:
-        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page(browser: Any, live_server: Any) -> Iterator[Any]:
-    context = browser.new_context(locale="fr-FR", viewport={"width": 1280, "height": 900}, accept_downloads=True)
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    yield page
-    context.close()
 
 
 def screenshot(page: Any, name: str) -> None:

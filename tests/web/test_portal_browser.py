@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,22 +20,11 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from dataspace.node.services import initialise_node
-from tests.web.test_policy_pages_browser import browser, screenshot
+from tests.web.test_policy_pages_browser import screenshot
 
 pytestmark = pytest.mark.browser
 
-__all__ = ["browser"]  # the module-scoped Chromium fixture, shared with the policy pages' tests
-
 LINK = re.compile(r"https?://[^\s]+(/moi/lien/[A-Za-z0-9_-]+)")
-
-
-@pytest.fixture
-def page(browser: Any, live_server: Any) -> Iterator[Any]:
-    context = browser.new_context(locale="fr-FR", viewport={"width": 1280, "height": 900}, accept_downloads=True)
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    yield page
-    context.close()
 
 
 @pytest.fixture
