@@ -11,8 +11,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from django.http import StreamingHttpResponse
+from django.utils import timezone
 from rest_framework import renderers
 from rest_framework.utils.encoders import JSONEncoder
 
@@ -72,6 +75,46 @@ def render_csv(columns: list[str], rows: Any) -> str:
     for row in rows:
         writer.writerow([csv_cell(row.get(column)) for column in columns])
     return buffer.getvalue()
+
+
+def stream_csv(columns: list[str], rows: Iterable[Mapping[str, Any]], name: str | None = None) -> StreamingHttpResponse:
+    """A whole export streamed as CSV: the header line, then one line per row as `rows` yields it
+    (a lazy iterable keeps memory flat). With `name`, the attachment header of `csv_attachment`."""
+
+    def lines() -> Iterator[str]:
+        buffer = _Line()
+        writer = csv.writer(buffer)
+        writer.writerow(columns)
+        yield buffer.take()
+        for row in rows:
+            writer.writerow([csv_cell(row.get(column)) for column in columns])
+            yield buffer.take()
+
+    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    if name is not None:
+        response["Content-Disposition"] = csv_attachment(name)
+    return response
+
+
+def csv_attachment(name: str) -> str:
+    """The Content-Disposition of a CSV download: `<name>-<UTC timestamp>.csv`."""
+    stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
+    return f'attachment; filename="{name}-{stamp}.csv"'
+
+
+class _Line:
+    """A write-only file for csv.writer that hands back what was written since the last take()."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.parts.append(text)
+        return len(text)
+
+    def take(self) -> str:
+        text, self.parts = "".join(self.parts), []
+        return text
 
 
 def csv_cell(value: Any) -> str:

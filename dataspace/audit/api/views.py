@@ -7,14 +7,11 @@ is never written through the API.
 
 from __future__ import annotations
 
-import csv
 import uuid
-from collections.abc import Iterator
 from typing import Any, ClassVar
 
 from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
-from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, generics
@@ -26,7 +23,7 @@ from rest_framework.views import APIView
 from dataspace.api.auth import machine_client, person
 from dataspace.api.mixins import JSONErrorsMixin
 from dataspace.api.pagination import CursorPagination
-from dataspace.api.renderers import CSVRenderer, csv_cell
+from dataspace.api.renderers import CSVRenderer, stream_csv
 from dataspace.audit import services
 from dataspace.audit.api.serializers import ENTRY_FIELDS, JournalEntrySerializer
 from dataspace.audit.models import JournalEntry
@@ -99,37 +96,8 @@ class JournalView(JSONErrorsMixin, generics.ListAPIView):
         return super().list(request, *args, **kwargs)
 
     def _csv_export(self, queryset: QuerySet[JournalEntry]) -> StreamingHttpResponse:
-        columns = self.csv_columns()
-
-        def lines() -> Iterator[str]:
-            buffer = _Line()
-            writer = csv.writer(buffer)
-            writer.writerow(columns)
-            yield buffer.take()
-            for entry in queryset.iterator(chunk_size=500):
-                row = JournalEntrySerializer(entry).data
-                writer.writerow([csv_cell(row.get(column)) for column in columns])
-                yield buffer.take()
-
-        response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
-        stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
-        response["Content-Disposition"] = f'attachment; filename="journal-{stamp}.csv"'
-        return response
-
-
-class _Line:
-    """A write-only file for csv.writer that hands back what was written since the last take()."""
-
-    def __init__(self) -> None:
-        self.parts: list[str] = []
-
-    def write(self, text: str) -> int:
-        self.parts.append(text)
-        return len(text)
-
-    def take(self) -> str:
-        text, self.parts = "".join(self.parts), []
-        return text
+        rows = (JournalEntrySerializer(entry).data for entry in queryset.iterator(chunk_size=500))
+        return stream_csv(self.csv_columns(), rows, "journal")
 
 
 class JournalVerifyView(APIView):

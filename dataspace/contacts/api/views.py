@@ -11,16 +11,13 @@ If-Match on writes (412 when the contact changed), Idempotency-Key on creation.
 
 from __future__ import annotations
 
-import csv
 import uuid
-from collections.abc import Iterator
 from typing import Any, ClassVar, cast
 
 import django_filters
 from django.db import transaction
 from django.db.models import QuerySet
-from django.http import Http404, StreamingHttpResponse
-from django.utils import timezone
+from django.http import Http404
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -42,7 +39,7 @@ from dataspace.api.mixins import (
     record_etag,
 )
 from dataspace.api.permissions import ScopePermission, ensure_may_write_owner
-from dataspace.api.renderers import csv_cell
+from dataspace.api.renderers import stream_csv
 from dataspace.contacts import services
 from dataspace.contacts.api import serializers as s
 from dataspace.contacts.models import Contact
@@ -82,35 +79,6 @@ class ContactFilter(django_filters.FilterSet):
 
     def filter_email(self, queryset: QuerySet[Contact], name: str, value: str) -> QuerySet[Contact]:
         return services.with_email(queryset, value)
-
-
-def _stream_csv(columns: list[str], rows: Iterator[dict[str, Any]], name: str) -> StreamingHttpResponse:
-    def lines() -> Iterator[str]:
-        buffer = _Line()
-        writer = csv.writer(buffer)
-        writer.writerow(columns)
-        yield buffer.take()
-        for row in rows:
-            writer.writerow([csv_cell(row.get(column)) for column in columns])
-            yield buffer.take()
-
-    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
-    stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
-    response["Content-Disposition"] = f'attachment; filename="{name}-{stamp}.csv"'
-    return response
-
-
-class _Line:
-    def __init__(self) -> None:
-        self.parts: list[str] = []
-
-    def write(self, text: str) -> int:
-        self.parts.append(text)
-        return len(text)
-
-    def take(self) -> str:
-        text, self.parts = "".join(self.parts), []
-        return text
 
 
 PURPOSE = OpenApiParameter(
@@ -196,7 +164,7 @@ class _ContactViewSetBase(viewsets.ModelViewSet):
         request = self.request
         if self._wants_csv(request) and not {"cursor", "page_size"} & set(request.query_params):
             rows = (serializer_class(row).data for row in queryset.iterator(chunk_size=500))
-            return _stream_csv(self.csv_columns(), rows, name)
+            return stream_csv(self.csv_columns(), rows, name)
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(serializer_class(page, many=True).data)
 

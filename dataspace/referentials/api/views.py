@@ -12,13 +12,11 @@ page); with `page_size`/`cursor` it is one page and the next page is in the `Lin
 
 from __future__ import annotations
 
-import csv
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any, ClassVar, cast
 
 from django.db.models import Q, QuerySet
 from django.http import StreamingHttpResponse
-from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import permissions as drf_permissions
@@ -40,7 +38,7 @@ from dataspace.api.mixins import (
     record_etag,
 )
 from dataspace.api.permissions import OwnerForbidden, ensure_may_write_owner
-from dataspace.api.renderers import JSONLDRenderer, csv_cell
+from dataspace.api.renderers import JSONLDRenderer, csv_attachment, stream_csv
 from dataspace.referentials import jsonld, services
 from dataspace.referentials import permissions as object_grants
 from dataspace.referentials.api import filters as f
@@ -261,8 +259,7 @@ class ReferentialViewSet(JSONErrorsMixin, IdempotentCreateMixin, ConditionalReco
             and getattr(request, "accepted_renderer", None) is not None
             and request.accepted_renderer.format == "csv"
         ):
-            stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
-            response["Content-Disposition"] = f'attachment; filename="{self.basename}s-{stamp}.csv"'
+            response["Content-Disposition"] = csv_attachment(f"{self.basename}s")
         if self.policy_headers and response.status_code < 400:
             enforcement.merge_headers(response, self.policy_headers)
         return response
@@ -299,18 +296,8 @@ class ReferentialViewSet(JSONErrorsMixin, IdempotentCreateMixin, ConditionalReco
         columns = self.csv_columns()
         if permits is not None:  # the obligations of the whole export, before streaming it
             self.policy_headers = enforcement.fulfil_list(permits, enforcement.export_rows(queryset))
-
-        def lines() -> Iterator[str]:
-            buffer = _Line()
-            writer = csv.writer(buffer)
-            writer.writerow(columns)
-            yield buffer.take()
-            for record in queryset.iterator(chunk_size=500):
-                row = self.get_serializer(record).data
-                writer.writerow([csv_cell(row.get(column)) for column in columns])
-                yield buffer.take()
-
-        return StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+        rows = (self.get_serializer(record).data for record in queryset.iterator(chunk_size=500))
+        return stream_csv(columns, rows)
 
     # ------------------------------------------------------------------ who may write which owner
 
@@ -416,21 +403,6 @@ def embeddable(subject: Any, model: type[Any]) -> QuerySet[Any]:
     if subject.acts_for:
         condition |= pdp.owned_by(model, subject.acts_for)
     return cast(QuerySet[Any], model._default_manager.filter(condition))
-
-
-class _Line:
-    """A write-only file for csv.writer that hands back what was written since the last take()."""
-
-    def __init__(self) -> None:
-        self.parts: list[str] = []
-
-    def write(self, text: str) -> int:
-        self.parts.append(text)
-        return len(text)
-
-    def take(self) -> str:
-        text, self.parts = "".join(self.parts), []
-        return text
 
 
 # ---------------------------------------------------------------------------- the ten collections
