@@ -18,28 +18,12 @@ from dataspace.directory.models import (
     TermsAcceptance,
     TermsOfUse,
 )
+from dataspace.directory.services import FILE_FIELDS
 from dataspace.records.admin import ReadOnlyAdmin
 
 #: Every field of a licence comes from the ministry's list, except the organisation it is attached to.
-LICENCE_FILE_FIELDS = (
-    "number",
-    "category",
-    "status",
-    "kind",
-    "deposited_on",
-    "valid_until",
-    "declarant_type",
-    "holder_name",
-    "siren_siret",
-    "postal_code",
-    "naf",
-    "venue_name",
-    "venue_postal_code",
-    "region",
-    "departement",
-    "imported_at",
-    "updated_at",
-)
+#: (The number identifies it, the file's own fields are compared on re-import, the dates are the import's.)
+LICENCE_FILE_FIELDS = ("number", *FILE_FIELDS, "imported_at", "updated_at")
 
 
 class LicenceChangeInline(admin.TabularInline):
