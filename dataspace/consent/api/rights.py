@@ -92,6 +92,18 @@ def _rights_call(function: Any, **kwargs: Any) -> Any:
         raise exceptions.NotFound("Nothing held about this person within your reach.") from None
 
 
+def _staff_rights_call(request: Request, function: Any, **kwargs: Any) -> Any:
+    """A right exercised by a structure's staff: over the structures the caller may write for,
+    journalled as done by the caller (and their client, if any)."""
+    return _rights_call(
+        function,
+        owners=managed_controllers(request, write=True),
+        by=person(request),
+        client_id=_client_id(request),
+        **kwargs,
+    )
+
+
 def _download(document: dict[str, Any], name: str) -> HttpResponse:
     body = json.dumps(document, ensure_ascii=False, indent=2)
     response = HttpResponse(body, content_type="application/json; charset=utf-8")
@@ -191,13 +203,7 @@ class StaffExportView(JSONErrorsMixin, APIView):
             email = serializers.EmailField().run_validation(raw)
         except serializers.ValidationError as exc:
             raise exceptions.ValidationError({"email": exc.detail}) from None
-        document = _rights_call(
-            rights.export_person_data,
-            email=email,
-            owners=managed_controllers(request, write=True),
-            by=person(request),
-            client_id=_client_id(request),
-        )
+        document = _staff_rights_call(request, rights.export_person_data, email=email)
         return _download(document, "donnees-personne")
 
 
@@ -214,13 +220,7 @@ class StaffRectifyView(JSONErrorsMixin, APIView):
     def post(self, request: Request) -> Response:
         body = StaffRectifySerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        record = _rights_call(
-            rights.rectify_person_data,
-            owners=managed_controllers(request, write=True),
-            by=person(request),
-            client_id=_client_id(request),
-            **body.validated_data,
-        )
+        record = _staff_rights_call(request, rights.rectify_person_data, **body.validated_data)
         return Response({"target_type": body.validated_data["target_type"], "target_id": str(record.pk)})
 
 
@@ -237,13 +237,7 @@ class StaffEraseView(JSONErrorsMixin, APIView):
     def post(self, request: Request) -> Response:
         body = StaffEraseSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        erased = _rights_call(
-            rights.erase_person_data,
-            email=body.validated_data["email"],
-            owners=managed_controllers(request, write=True),
-            by=person(request),
-            client_id=_client_id(request),
-        )
+        erased = _staff_rights_call(request, rights.erase_person_data, email=body.validated_data["email"])
         return Response({"erased": erased})
 
 
