@@ -20,7 +20,7 @@ import hashlib
 import json
 import uuid
 from datetime import timedelta
-from typing import Any
+from typing import Any, ClassVar, cast
 
 from django.db import IntegrityError, transaction
 from django.http import Http404
@@ -31,6 +31,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.serializers import Serializer
 from rest_framework.utils.encoders import JSONEncoder
 
 from dataspace.api.auth import caller_id
@@ -189,6 +190,34 @@ class JSONErrorsMixin:
                 request.accepted_renderer = JSONRenderer()
                 request.accepted_media_type = JSONRenderer.media_type
         return super().finalize_response(request, response, *args, **kwargs)  # type: ignore[misc]
+
+
+# ---------------------------------------------------------------------------- CSV columns
+
+
+class CSVColumnsMixin:
+    """The columns of a CSV rendering: `?fields=a,b` (fields of the view's serializer, in that order),
+    else `csv_default_columns`. The view sets `csv_selected` (in `initial`) from `_requested_columns`."""
+
+    csv_default_columns: ClassVar[tuple[str, ...]] = ()
+    csv_selected: list[str] | None = None
+
+    def _requested_columns(self, request: Request) -> list[str]:
+        raw = request.query_params.get("fields", "")
+        if not raw.strip():
+            return list(self.csv_default_columns)
+        requested = [name.strip() for name in raw.split(",") if name.strip()]
+        serializer = cast(Serializer, self.get_serializer())  # type: ignore[attr-defined]
+        allowed = list(serializer.fields)
+        unknown = [name for name in requested if name not in allowed]
+        if unknown:
+            raise ValidationError(
+                {"fields": [f"Unknown column(s): {', '.join(unknown)}; available: {', '.join(allowed)}."]}
+            )
+        return requested
+
+    def csv_columns(self) -> list[str]:
+        return self.csv_selected or list(self.csv_default_columns)
 
 
 # ---------------------------------------------------------------------------- idempotency

@@ -27,11 +27,11 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.filters import SearchFilter
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.serializers import Serializer
 
 from dataspace.api.auth import machine_client, person, token_client
 from dataspace.api.errors import PreconditionFailed
 from dataspace.api.mixins import (
+    CSVColumnsMixin,
     IdempotentCreateMixin,
     JSONErrorsMixin,
     if_match_fails,
@@ -90,7 +90,7 @@ PURPOSE = OpenApiParameter(
 )
 
 
-class _ContactViewSetBase(viewsets.ModelViewSet):
+class _ContactViewSetBase(CSVColumnsMixin, viewsets.ModelViewSet):
     """The structure's private contacts (never shared beyond the node)."""
 
     required_scopes: ClassVar[dict[str, str]] = CONTACT_SCOPES
@@ -108,7 +108,6 @@ class _ContactViewSetBase(viewsets.ModelViewSet):
         "phone",
         "tags",
     )
-    csv_selected: list[str] | None = None
 
     filter_backends = [DjangoFilterBackend, SearchFilter]
 
@@ -143,22 +142,6 @@ class _ContactViewSetBase(viewsets.ModelViewSet):
     @staticmethod
     def _wants_csv(request: Request) -> bool:
         return getattr(getattr(request, "accepted_renderer", None), "format", None) == "csv"
-
-    def _requested_columns(self, request: Request) -> list[str]:
-        raw = request.query_params.get("fields", "")
-        if not raw.strip():
-            return list(self.csv_default_columns)
-        requested = [name.strip() for name in raw.split(",") if name.strip()]
-        allowed = list(cast(Serializer, self.get_serializer()).fields)
-        unknown = [name for name in requested if name not in allowed]
-        if unknown:
-            raise ValidationError(
-                {"fields": [f"Unknown column(s): {', '.join(unknown)}; available: {', '.join(allowed)}."]}
-            )
-        return requested
-
-    def csv_columns(self) -> list[str]:
-        return self.csv_selected or list(self.csv_default_columns)
 
     def _listed(self, queryset: QuerySet[Any], serializer_class: Any, name: str) -> Any:
         request = self.request

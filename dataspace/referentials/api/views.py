@@ -27,12 +27,12 @@ from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.serializers import Serializer
 from rest_framework.views import APIView
 
 from dataspace.api.auth import is_node_staff, machine_client
 from dataspace.api.mixins import (
     ConditionalRecordMixin,
+    CSVColumnsMixin,
     IdempotentCreateMixin,
     JSONErrorsMixin,
     record_etag,
@@ -139,7 +139,9 @@ def documented(name: str, serializer: type[s.RecordSerializer]) -> Any:
     )
 
 
-class ReferentialViewSet(JSONErrorsMixin, IdempotentCreateMixin, ConditionalRecordMixin, viewsets.ModelViewSet):
+class ReferentialViewSet(
+    JSONErrorsMixin, IdempotentCreateMixin, ConditionalRecordMixin, CSVColumnsMixin, viewsets.ModelViewSet
+):
     """Collection and detail of one record type; see the module docstring for renderings."""
 
     required_scopes: ClassVar[dict[str, str]] = REFERENTIAL_SCOPES
@@ -150,7 +152,6 @@ class ReferentialViewSet(JSONErrorsMixin, IdempotentCreateMixin, ConditionalReco
     csv_default_columns: ClassVar[tuple[str, ...]] = ("id", "uri", "version")
     #: Largest CSV export streamed in one answer; beyond, filter or page with `page_size`/`cursor`.
     csv_max_rows: ClassVar[int] = 10_000
-    csv_selected: list[str] | None = None
     #: Reads go through the policy decision point (`policies.enforcement`); False only for the
     #: unguarded baseline of bench/bench_guarded_list.py.
     policy_enforced: ClassVar[bool] = True
@@ -175,23 +176,6 @@ class ReferentialViewSet(JSONErrorsMixin, IdempotentCreateMixin, ConditionalReco
     def policy_action(self, request: Request) -> str:
         """The policy action of a read: `export` for a CSV rendering, else `read`."""
         return "export" if getattr(request.accepted_renderer, "format", None) == "csv" else "read"
-
-    def _requested_columns(self, request: Request) -> list[str]:
-        raw = request.query_params.get("fields", "")
-        if not raw.strip():
-            return list(self.csv_default_columns)
-        requested = [name.strip() for name in raw.split(",") if name.strip()]
-        serializer = cast(Serializer, self.get_serializer())
-        allowed = list(serializer.fields)
-        unknown = [name for name in requested if name not in allowed]
-        if unknown:
-            raise ValidationError(
-                {"fields": [f"Unknown column(s): {', '.join(unknown)}; available: {', '.join(allowed)}."]}
-            )
-        return requested
-
-    def csv_columns(self) -> list[str]:
-        return self.csv_selected or list(self.csv_default_columns)
 
     def jsonld(self, data: Any) -> Any:
         objects = self.rendered_objects
