@@ -30,7 +30,7 @@ import zoneinfo
 from typing import Any
 
 from django.conf import settings
-from django.utils.translation import gettext
+from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from policies.language import PURPOSES, Constraint, Duty, PolicyError, Rule
@@ -60,7 +60,7 @@ PURPOSE_LABELS: dict[str, Any] = {
 
 TEMPLATE_LABELS: dict[str, tuple[Any, Any]] = {
     "public": (
-        _("Public"),
+        pgettext_lazy("policy template", "Public"),
         _("Tout le monde peut lire, rechercher, exporter et rediffuser ces données, en citant la source."),
     ),
     "licensed_only": (
