@@ -17,6 +17,17 @@ def _isolated_node_files(settings: Any, tmp_path: Any) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _french_again() -> Any:
+    """A test that switches the language (a request through LocaleMiddleware, translation.override
+    left open) must not leave the next test in the same process speaking English."""
+    from django.conf import settings
+    from django.utils import translation
+
+    yield
+    translation.activate(settings.LANGUAGE_CODE)
+
+
+@pytest.fixture(autouse=True)
 def _fresh_policy_cache() -> Any:
     """Compiled policies never outlive a test: its transaction is rolled back, the per-process
     cache of compiled policies (and the generation number in the Django cache) is not."""

@@ -22,6 +22,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from dataspace.node.crypto import EncryptedEmailField
 
@@ -61,7 +62,7 @@ class ConsentRecord(models.Model):
     class Status(models.TextChoices):
         GIVEN = "given", _("donné")
         RENEWED = "renewed", _("renouvelé")
-        WITHDRAWN = "withdrawn", _("retiré")
+        WITHDRAWN = "withdrawn", pgettext_lazy("consent status", "retiré")
         EXPIRED = "expired", _("expiré")
         ERASED = "erased", _("effacé")
 
