@@ -128,6 +128,17 @@ def ensure_may_write_owner(request: Request, organisation: Any, scope: str) -> N
 # ---------------------------------------------------------------------------- the permission class
 
 
+def declared_scopes(view: Any) -> dict[str, str]:
+    """The view's `required_scopes` ({"read": …, "write": …}); a view without a read scope is
+    refused (403 `no_scope_declared`) rather than left open."""
+    declared = getattr(view, "required_scopes", None)
+    if not isinstance(declared, dict) or not declared.get("read"):
+        raise exceptions.PermissionDenied(
+            "This endpoint declares no required scopes: refused until it does.", code="no_scope_declared"
+        )
+    return declared
+
+
 def _has_handler(view: Any, request: Request) -> bool:
     return bool(request.method) and hasattr(view, str(request.method).lower())
 
@@ -136,11 +147,7 @@ class ScopePermission(permissions.BasePermission):
     """The default permission of the API (see the module docstring)."""
 
     def has_permission(self, request: Request, view: Any) -> bool:
-        declared = getattr(view, "required_scopes", None)
-        if not isinstance(declared, dict) or not declared.get("read"):
-            raise exceptions.PermissionDenied(
-                "This endpoint declares no required scopes: refused until it does.", code="no_scope_declared"
-            )
+        declared = declared_scopes(view)
         safe = request.method in permissions.SAFE_METHODS
         if not safe and not _has_handler(view, request):
             return True  # the view answers 405 Method Not Allowed

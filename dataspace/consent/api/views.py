@@ -33,6 +33,7 @@ from dataspace.api.mixins import IdempotentCreateMixin, JSONErrorsMixin
 from dataspace.api.permissions import (
     WRITE_ROLES,
     InsufficientScope,
+    declared_scopes,
     ensure_may_write_owner,
     staff_roles,
 )
@@ -151,11 +152,7 @@ class SubjectOrControllerPermission(permissions.BasePermission):
     """
 
     def has_permission(self, request: Request, view: Any) -> bool:
-        declared = getattr(view, "required_scopes", None)
-        if not isinstance(declared, dict) or not declared.get("read"):
-            raise exceptions.PermissionDenied(
-                "This endpoint declares no required scopes: refused until it does.", code="no_scope_declared"
-            )
+        declared_scopes(view)  # 403 unless the view declares them
         token = bearer_token(request)
         if token is not None and SCOPE not in token.scopes:
             raise InsufficientScope(SCOPE)

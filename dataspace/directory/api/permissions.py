@@ -16,7 +16,7 @@ from rest_framework import exceptions, permissions
 from rest_framework.request import Request
 
 from dataspace.api.auth import bearer_token, person
-from dataspace.api.permissions import InsufficientScope
+from dataspace.api.permissions import InsufficientScope, declared_scopes
 
 
 class PersonRequired(exceptions.PermissionDenied):
@@ -28,11 +28,7 @@ class PersonPermission(permissions.BasePermission):
     """A person (session, or a token acting for them with the view's scope); never a machine client."""
 
     def has_permission(self, request: Request, view: Any) -> bool:
-        declared = getattr(view, "required_scopes", None)
-        if not isinstance(declared, dict) or not declared.get("read"):
-            raise exceptions.PermissionDenied(
-                "This endpoint declares no required scopes: refused until it does.", code="no_scope_declared"
-            )
+        declared = declared_scopes(view)
         safe = request.method in permissions.SAFE_METHODS
         needed = declared.get("read" if safe else "write") or declared["read"]
         token = bearer_token(request)
