@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from dataspace.directory.demo import SAMPLE_FILE, DemoProfessionalsError, professionals_from, set_up_professionals
 from dataspace.directory.services import LicenceFileError, NotARegistry
+from dataspace.node.management.commands.demo_account import demo_accounts
 
 
 class Command(BaseCommand):
@@ -26,13 +26,7 @@ class Command(BaseCommand):
         parser.add_argument("--licences", type=Path, default=SAMPLE_FILE, help="licence list (default: the sample)")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        path = Path(options["credentials"])
-        try:
-            accounts = json.loads(path.read_text())[options["node"]]
-        except FileNotFoundError:
-            raise CommandError(f"credentials file not found: {path}") from None
-        except (KeyError, json.JSONDecodeError) as exc:
-            raise CommandError(f"{path} has no valid entry for node {options['node']!r}: {exc}") from None
+        accounts = demo_accounts(Path(options["credentials"]), options["node"])
         try:
             lines = set_up_professionals(professionals_from(accounts), licences=options["licences"])
         except (DemoProfessionalsError, NotARegistry, LicenceFileError) as exc:

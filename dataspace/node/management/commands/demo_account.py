@@ -23,6 +23,17 @@ KINDS = {
 }
 
 
+def demo_accounts(path: Path, node: str) -> list[dict[str, Any]]:
+    """The accounts listed for `node` in the demo's credentials file (CommandError if unreadable)."""
+    try:
+        accounts: list[dict[str, Any]] = json.loads(path.read_text())[node]
+    except FileNotFoundError:
+        raise CommandError(f"credentials file not found: {path}") from None
+    except (KeyError, json.JSONDecodeError) as exc:
+        raise CommandError(f"{path} has no valid entry for node {node!r}: {exc}") from None
+    return accounts
+
+
 class Command(BaseCommand):
     help = (
         "Create or update this node's demo accounts from a credentials file written by scripts/demo.py "
@@ -37,13 +48,7 @@ class Command(BaseCommand):
         parser.add_argument("--node", required=True, help="the node's name, a key of the credentials file")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        path = Path(options["credentials"])
-        try:
-            accounts = json.loads(path.read_text())[options["node"]]
-        except FileNotFoundError:
-            raise CommandError(f"credentials file not found: {path}") from None
-        except (KeyError, json.JSONDecodeError) as exc:
-            raise CommandError(f"{path} has no valid entry for node {options['node']!r}: {exc}") from None
+        accounts = demo_accounts(Path(options["credentials"]), options["node"])
         user_model = get_user_model()
         with transaction.atomic():
             for account in accounts:
