@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import ipaddress
 import json
 import logging
 import random
@@ -50,6 +49,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from dataspace.oauth.peers import allowed_url
 from federation.models import FeedReader, OutboxMessage
 
 logger = logging.getLogger("federation.outbox")
@@ -133,21 +133,6 @@ def record_feed_reader(client: Any, *, now: dt.datetime | None = None) -> FeedRe
         client_id=client_id, defaults={"node": node, "last_read_at": moment}
     )
     return reader
-
-
-def _allowed_url(url: str) -> bool:
-    """https anywhere; plain http only to a loopback address when the node itself runs on one."""
-    parts = urlsplit(url)
-    if parts.scheme == "https" and parts.hostname:
-        return True
-    if parts.scheme != "http" or not parts.hostname or not getattr(settings, "OAUTH_ALLOW_INSECURE_LOOPBACK", False):
-        return False
-    if parts.hostname == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(parts.hostname).is_loopback
-    except ValueError:
-        return False
 
 
 # ---------------------------------------------------------------------------- enqueuing
@@ -290,7 +275,7 @@ def _claim(pk: Any, now: dt.datetime) -> bool:
 def _post(message: OutboxMessage, attempt: int) -> str:
     """Send once; "" on success, else what went wrong (kept in `last_error`)."""
     url = f"{message.destination}{NOTICES_PATH}"
-    if not _allowed_url(url):
+    if not allowed_url(url):
         return f"destination refused (https only; plain http to loopback only on a loopback node): {url}"
     body = notice_body(message, attempt)
     from dataspace.node.keys import KeyFileError

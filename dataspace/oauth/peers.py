@@ -45,7 +45,9 @@ def clear_cache() -> None:
         _cache.clear()
 
 
-def _allowed_url(url: str) -> bool:
+def allowed_url(url: str) -> bool:
+    """https anywhere; plain http only to a loopback address when the node itself runs on one
+    (OAUTH_ALLOW_INSECURE_LOOPBACK). Also what the federation outbox may deliver to."""
     parts = urlsplit(url)
     if parts.scheme == "https" and parts.hostname:
         return True
@@ -60,7 +62,7 @@ def _allowed_url(url: str) -> bool:
 
 
 def _fetch(url: str) -> _Entry:
-    if not _allowed_url(url):
+    if not allowed_url(url):
         raise PeerKeysError(f"refusing to fetch keys over {urlsplit(url).scheme or 'no scheme'}: {url}")
     try:
         response = httpx.get(url, timeout=TIMEOUT, follow_redirects=False, headers={"Accept": "application/json"})
