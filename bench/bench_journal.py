@@ -49,48 +49,23 @@ GOAL = ">= 0.9"
 
 
 def _run_child(database: str, database_url: str, data_dir: Path) -> dict[str, Any]:
-    extra = {"OAUTH_ACCESS_TOKEN_LIFETIME": "3600"}  # the token outlives the run
-    return harness.run_child(__file__, "--child", database, database_url, data_dir, extra_env=extra)
+    return harness.run_child(__file__, "--child", database, database_url, data_dir, extra_env=harness.LONG_TOKENS)
 
 
 def main() -> int:
     results = harness.on_each_database("bench-journal-", _run_child)
-    for result in results:
-        line = {
-            "name": "journal",
-            "capability": "journal",
-            "figure": "GET a performance with its journal entry written, req/s vs the same with JOURNAL_ENABLED off",
-            "goal": GOAL,
-            "unit": "req/s",
-            **result,
-        }
-        print(json.dumps(line, ensure_ascii=False))
+    harness.print_results(
+        results,
+        name="journal",
+        capability="journal",
+        figure="GET a performance with its journal entry written, req/s vs the same with JOURNAL_ENABLED off",
+        goal=GOAL,
+        unit="req/s",
+    )
     return 0
 
 
 # ---------------------------------------------------------------------------- child: one database
-
-
-def _create_performance() -> Any:
-    """One public (scheduled) performance with its production, hall, venue and owner."""
-    import datetime as dt
-    import zoneinfo
-
-    from dataspace.referentials import models as m
-
-    owner = m.Organisation.objects.create(name="Théâtre du Banc d'Essai", kind=m.Organisation.Kind.THEATRE)
-    venue = m.Venue.objects.create(owner=owner, name="Lieu d'essai", city="Lyon", departement="69")
-    hall = m.Hall.objects.create(owner=owner, venue=venue, name="Grande salle", seated_capacity=400)
-    production = m.Production.objects.create(owner=owner, title="Spectacle d'essai", duration_minutes=90)
-    performance = m.Performance.objects.create(
-        owner=owner,
-        production=production,
-        hall=hall,
-        start=dt.datetime(2026, 10, 1, 20, 0, tzinfo=zoneinfo.ZoneInfo("Europe/Paris")),
-        status=m.Performance.Status.SCHEDULED,
-        capacity=400,
-    )
-    return owner, performance
 
 
 def child() -> int:
@@ -113,7 +88,7 @@ def child() -> int:
     started = time.perf_counter()
     call_command("migrate", verbosity=0, interactive=False)
     call_command("node_init", verbosity=0)
-    owner, performance = _create_performance()
+    owner, performance = harness.create_public_performance()
     client = Client.objects.create(
         client_id="bench-journal", name="Logiciel de billetterie (bench)", owner=owner, kind="reader",
         allowed_scopes=[SCOPE], grant_types=["client_credentials"],

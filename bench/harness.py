@@ -1,5 +1,6 @@
 """What every benchmark script shares: running one child process per database, reaching the
-throwaway PostgreSQL database, counting queries and measuring rates.
+throwaway PostgreSQL database, counting queries and measuring rates, printing the result lines;
+and the public performance that the single-record benchmarks read.
 
 Each `bench_*.py` measures in a child process per database (settings are read from the
 environment at import), on SQLite in a temporary directory and, when reachable, on PostgreSQL in
@@ -21,6 +22,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 PG_DB = "bench_scene"
 PG_URL = f"postgres://postgres@127.0.0.1:5432/{PG_DB}"
+#: Extra environment of a child that mints one access token and uses it for the whole run.
+LONG_TOKENS = {"OAUTH_ACCESS_TOKEN_LIFETIME": "3600"}  # the token outlives the run
 
 
 def run_child(
@@ -127,3 +130,32 @@ def rate(function: Callable[[], Any], count: int) -> float:
     for _ in range(count):
         function()
     return count / (time.perf_counter() - started)
+
+
+def print_results(results: list[dict[str, Any]], **labels: str) -> None:
+    """One JSON line per database: the benchmark's labels (name, capability, figure, goal, unit)
+    followed by what the child measured."""
+    for result in results:
+        print(json.dumps({**labels, **result}, ensure_ascii=False))
+
+
+def create_public_performance() -> Any:
+    """One public (scheduled) performance with its production, hall, venue and owner."""
+    import datetime as dt
+    import zoneinfo
+
+    from dataspace.referentials import models as m
+
+    owner = m.Organisation.objects.create(name="Théâtre du Banc d'Essai", kind=m.Organisation.Kind.THEATRE)
+    venue = m.Venue.objects.create(owner=owner, name="Lieu d'essai", city="Lyon", departement="69")
+    hall = m.Hall.objects.create(owner=owner, venue=venue, name="Grande salle", seated_capacity=400)
+    production = m.Production.objects.create(owner=owner, title="Spectacle d'essai", duration_minutes=90)
+    performance = m.Performance.objects.create(
+        owner=owner,
+        production=production,
+        hall=hall,
+        start=dt.datetime(2026, 10, 1, 20, 0, tzinfo=zoneinfo.ZoneInfo("Europe/Paris")),
+        status=m.Performance.Status.SCHEDULED,
+        capacity=400,
+    )
+    return owner, performance
