@@ -272,9 +272,7 @@ def _append_in_one_statement(entry: JournalEntry, asynchronous: bool) -> bool:
     head, rest = text.split(prev_mark)
     middle, tail = rest.split(seq_mark)
     values = [
-        json.dumps(getattr(entry, name), ensure_ascii=False)
-        if name in _JSON_COLUMNS
-        else getattr(entry, name)
+        json.dumps(getattr(entry, name), ensure_ascii=False) if name in _JSON_COLUMNS else getattr(entry, name)
         for name in CONTENT_FIELDS
     ]
     with connection.cursor() as cursor:
