@@ -97,7 +97,10 @@ def build_subject(request: Any) -> Subject:
     client = machine_client(request)
     if client is not None:
         acts_for = {client.owner_id} if client.owner_id is not None else set()
-        acts_for |= _mandated_structures(client, timezone.now())
+        from dataspace.oauth.tokens import HAS_MANDATES_ATTR
+
+        if getattr(client, HAS_MANDATES_ATTR, True):  # known from the token check: skip when it holds none
+            acts_for |= _mandated_structures(client, timezone.now())
         owner_region = _region(client.owner_id) if needs_region else ""
         if client.jwks_uri:  # a peer node (private_key_jwt): it comes from the node publishing those keys
             from federation.outbox import node_from_jwks_uri

@@ -146,20 +146,27 @@ def decode_access_token(token: str, *, at: int | None = None) -> AccessToken:
 
 
 #: Client attributes a request needs; the others load on demand.
-TOKEN_CHECK_CLIENT_FIELDS = frozenset({"id", "client_id", "name", "kind", "owner_id", "user_id"})
+TOKEN_CHECK_CLIENT_FIELDS = frozenset({"id", "client_id", "name", "kind", "owner_id", "user_id", "jwks_uri"})
+#: Attribute of the checked client: whether it holds an active mandate (the decision point then reads
+#: which structures gave one; most clients hold none, and skip that query).
+HAS_MANDATES_ATTR = "_has_active_mandates"
 
 
 @functools.cache
 def _token_check_query() -> tuple[str, list[Any]]:
     """The token-check SQL and the client fields it selects, in the model's field order (the
     order `Model.from_db` expects). Only model metadata is interpolated, never input."""
-    from dataspace.oauth.models import Client, IssuedToken
+    from dataspace.oauth.models import Client, IssuedToken, Mandate
 
     fields = [field for field in Client._meta.concrete_fields if field.attname in TOKEN_CHECK_CLIENT_FIELDS]
     columns = ", ".join(f"c.{field.column}" for field in fields)
+    mandates = (
+        f"EXISTS (SELECT 1 FROM {Mandate._meta.db_table} m WHERE m.client_id = c.id AND m.revoked_at IS NULL "  # noqa: S608
+        "AND (m.expires_at IS NULL OR m.expires_at > %s))"
+    )
     sql = (
-        f"SELECT t.revoked_at IS NULL, c.is_active AND (c.expires_at IS NULL OR c.expires_at > %s), {columns} "  # noqa: S608
-        f"FROM {IssuedToken._meta.db_table} t JOIN {Client._meta.db_table} c ON c.id = t.client_id "
+        f"SELECT t.revoked_at IS NULL, c.is_active AND (c.expires_at IS NULL OR c.expires_at > %s), {mandates}, "  # noqa: S608
+        f"{columns} FROM {IssuedToken._meta.db_table} t JOIN {Client._meta.db_table} c ON c.id = t.client_id "
         "WHERE t.jti = %s"
     )
     return sql, fields
@@ -181,16 +188,17 @@ def verify_access_token(token: str) -> AccessToken:
     sql, fields = _token_check_query()
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     with connection.cursor() as cursor:
-        cursor.execute(sql, [now, access.jti])
+        cursor.execute(sql, [now, now, access.jti])
         row = cursor.fetchone()
     if row is None:
         raise InvalidToken("unknown token")
-    not_revoked, client_usable, *client_values = row
+    not_revoked, client_usable, has_mandates, *client_values = row
     if not not_revoked:
         raise InvalidToken("token revoked")
     # Raw rows skip the backends' converters (SQLite stores UUIDs as hex text): convert per field.
     values = [field.to_python(value) for field, value in zip(fields, client_values, strict=True)]
     client = Client.from_db(connection.alias, [field.attname for field in fields], values)
+    setattr(client, HAS_MANDATES_ATTR, bool(has_mandates))
     if client.client_id != access.client_id:
         raise InvalidToken("token does not match its client")
     if not client_usable:
