@@ -25,7 +25,7 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -152,8 +152,14 @@ def normalise_tags(tags: Iterable[Any]) -> list[str]:
 
 
 def with_tag(queryset: QuerySet[Contact], tag: str) -> QuerySet[Contact]:
-    """Contacts carrying the tag (exact, case-insensitive); portable over SQLite and PostgreSQL."""
+    """Contacts carrying the tag (whole tag; tags are stored case-folded).
+
+    PostgreSQL: jsonb containment (`@>`). SQLite has no JSON containment lookup: the tag is matched
+    as its JSON string inside the stored array text, escaped the way Django stores it
+    (`json.dumps`, ASCII escapes), so "lyo" never matches "lyon" and "abonné" matches itself."""
     text = tag.strip().casefold()
+    if connection.vendor == "postgresql":
+        return queryset.filter(tags__contains=[text])
     return queryset.filter(tags__icontains=json.dumps(text))
 
 
