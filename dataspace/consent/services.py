@@ -54,6 +54,7 @@ __all__ = [
     "erase_consent",
     "expire_consents",
     "grant_consent",
+    "in_force_q",
     "publish_notice",
     "receipt_for",
     "renew_consent",
@@ -198,7 +199,8 @@ def current_notice(controller: Any, kind: str) -> Notice | None:
 # ---------------------------------------------------------------------------- in force
 
 
-def _in_force_q(now: dt.datetime) -> Q:
+def in_force_q(now: dt.datetime) -> Q:
+    """Consents in force at `now`: status given/renewed, not past expiry."""
     return Q(status__in=ACTIVE_STATUSES) & (Q(expires_at__isnull=True) | Q(expires_at__gt=now))
 
 
@@ -211,7 +213,7 @@ def active_consents(
     target_type: str, target_id: Any, *, purpose: str = "", now: dt.datetime | None = None
 ) -> QuerySet[ConsentRecord]:
     """The consents in force on a target (newest first), optionally for one purpose."""
-    queryset = ConsentRecord.objects.filter(_in_force_q(_now(now)), target_type=target_type, target_id=target_id)
+    queryset = ConsentRecord.objects.filter(in_force_q(_now(now)), target_type=target_type, target_id=target_id)
     if purpose:
         queryset = queryset.filter(purposes__icontains=f'"{purpose}"')
     return queryset.order_by("-given_at", "-pk")
@@ -226,7 +228,7 @@ def active_consent(
 
 def active_target_ids(target_type: str, *, purpose: str = "", now: dt.datetime | None = None) -> QuerySet[Any]:
     """The ids of the targets with a consent in force (a subquery: `filter(id__in=active_target_ids(...))`)."""
-    queryset = ConsentRecord.objects.filter(_in_force_q(_now(now)), target_type=target_type)
+    queryset = ConsentRecord.objects.filter(in_force_q(_now(now)), target_type=target_type)
     if purpose:
         queryset = queryset.filter(purposes__icontains=f'"{purpose}"')
     return queryset.values("target_id")
@@ -348,7 +350,7 @@ def grant_consent(
         superseded = [
             older
             for older in ConsentRecord.objects.select_for_update()
-            .filter(_in_force_q(moment), target_type=target_type, target_id=target_uuid, controller=controller)
+            .filter(in_force_q(moment), target_type=target_type, target_id=target_uuid, controller=controller)
             .exclude(pk=consent.pk)
             if set(older.purposes) <= set(purpose_codes)
         ]

@@ -52,18 +52,11 @@ def entry_field_groups() -> dict[str, tuple[str, ...]]:
 # ---------------------------------------------------------------------------- consents in force
 
 
-def _in_force_q(now: dt.datetime) -> Q:
-    from dataspace.consent.models import ACTIVE_STATUSES
-
-    return Q(status__in=ACTIVE_STATUSES) & (Q(expires_at__isnull=True) | Q(expires_at__gt=now))
-
-
 def published_ids(now: dt.datetime | None = None) -> QuerySet[Any]:
     """Ids of the entries with a consent in force, as a subquery (`pk__in=published_ids()`)."""
-    from dataspace.consent.models import ConsentRecord
+    from dataspace.consent.services import active_target_ids
 
-    moment = now or timezone.now()
-    return ConsentRecord.objects.filter(_in_force_q(moment), target_type=DIRECTORY_ENTRY).values("target_id")
+    return active_target_ids(DIRECTORY_ENTRY, now=now)
 
 
 def consented_fields_map(
@@ -74,6 +67,7 @@ def consented_fields_map(
     Only fields a consent may cover count (`entry_fields()`): anything else a consent lists is ignored.
     """
     from dataspace.consent.models import ConsentRecord
+    from dataspace.consent.services import in_force_q
 
     ids = list(entry_ids)
     if not ids:
@@ -81,7 +75,7 @@ def consented_fields_map(
     moment = now or timezone.now()
     allowed = frozenset(ENTRY_FIELD_CATEGORIES)
     found: dict[uuid.UUID, set[str]] = {}
-    rows = ConsentRecord.objects.filter(_in_force_q(moment), target_type=DIRECTORY_ENTRY, target_id__in=ids)
+    rows = ConsentRecord.objects.filter(in_force_q(moment), target_type=DIRECTORY_ENTRY, target_id__in=ids)
     for target_id, fields in rows.values_list("target_id", "fields"):
         found.setdefault(target_id, set()).update(str(name) for name in fields or () if name in allowed)
     return {target_id: frozenset(fields) for target_id, fields in found.items() if fields}
