@@ -68,10 +68,9 @@ def _visible_changes(request: Request, changes: list[Any]) -> list[Any]:
     Usage policies are honoured by the replica (DESIGN.md §6); hiding and blocking are this node's
     own controls, so their records never leave it."""
     from policies.controls import blocking_owner_ids, hidden_ids
-    from policies.enforcement import subject_for_request
-    from policies.pdp import policy_index
+    from policies.enforcement import request_index, subject_for_request
 
-    index = policy_index()
+    index = request_index(request)  # cached on the request: the subject below reads the same one
     if not changes or (not index.hidden_types and not index.any_block):
         return changes
     subject = subject_for_request(request)
