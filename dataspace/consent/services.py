@@ -86,7 +86,7 @@ def target_uri(target_type: str, target_id: Any) -> str:
 
 
 def _actor(by: Any, client_id: str) -> Actor:
-    user = by if getattr(by, "pk", None) is not None and not getattr(by, "client", None) else None
+    user = _user_or_none(by)
     return Actor(
         user_id=user.pk if user is not None else None,
         username=user.get_username() if user is not None else "",
