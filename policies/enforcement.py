@@ -324,57 +324,35 @@ def _journal_per_person(
 ) -> None:
     """One journal entry per record of a person — `records` are (record id, person id, owner id) —
     with `subject_person_id` = the record's person and `owner_id` = its owner, so that
-    each person's portal lists the reads of their data; written together in one transaction (lock,
-    head, one bulk INSERT): the cost of a list stays flat in its page size. The entries are exactly
-    those `journal()` would write one by one (same fields, same hash chain)."""
-    from django.db import transaction
-
-    from dataspace.audit.models import GENESIS_HASH, JournalEntry
-    from dataspace.audit.services import entry_hash, lock_journal
+    each person's portal lists the reads of their data; written together in one transaction
+    (`journal_many`: lock, head, one bulk INSERT): the cost of a list stays flat in its page size.
+    The entries are exactly those `journal()` would write one by one (same fields, same hash chain)."""
+    from dataspace.audit.services import journal_entry, journal_many
 
     if not records or not getattr(settings, "JOURNAL_ENABLED", True):
         return
     actor = actor_for(subject)
-
-    def fit(name: str, value: str) -> str:
-        limit = getattr(JournalEntry._meta.get_field(name), "max_length", None)
-        return value[:limit] if limit else value
-
     moment = timezone.now()
-    details = {"policy": decision.policy_uid} if decision.policy_uid else {}
-    entries = [
-        JournalEntry(
-            stream="access",
-            at=moment,
-            user_id=actor.user_id,
-            username=fit("username", actor.username),
-            organisation_id=actor.organisation_id,
-            organisation_name=fit("organisation_name", actor.organisation_name),
-            licence_number=fit("licence_number", actor.licence_number),
-            client_id=fit("client_id", actor.client_id),
-            node=fit("node", actor.node or str(settings.NODE_BASE_URL)),
-            action=fit("action", action),
-            record_type=fit("record_type", record_type),
-            record_ids=[str(record_id)],
-            owner_id=owner_id,
-            subject_person_id=person_id,
-            purpose=fit("purpose", purpose),
-            decision=decision.effect,
-            reason_code=fit("reason_code", decision.reason_code),
-            reason=str(decision.reason or ""),
-            details=dict(details),
-        )
-        for record_id, person_id, owner_id in records
-    ]
-    with transaction.atomic():
-        lock_journal()
-        head = JournalEntry.objects.order_by("-seq").values_list("seq", "hash").first()
-        seq, previous = head if head else (0, GENESIS_HASH)
-        for entry in entries:
-            seq += 1
-            entry.seq, entry.prev_hash = seq, previous
-            entry.hash = previous = entry_hash(entry.__dict__)
-        JournalEntry.objects.bulk_create(entries)
+    details = {"policy": decision.policy_uid} if decision.policy_uid else None
+    journal_many(
+        [
+            journal_entry(
+                actor=actor,
+                action=action,
+                decision=decision.effect,
+                reason_code=decision.reason_code,
+                reason=decision.reason,
+                purpose=purpose,
+                record_type=record_type,
+                record_ids=[record_id],
+                owner_id=owner_id,
+                subject_person_id=person_id,
+                details=details,
+                now=moment,
+            )
+            for record_id, person_id, owner_id in records
+        ]
+    )
 
 
 def _journal_stream(obligations: Iterable[Obligation]) -> str | None:

@@ -181,6 +181,53 @@ def lock_journal(*, asynchronous_commit: bool = False) -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [JOURNAL_LOCK_KEY])
 
 
+def journal_entry(
+    *,
+    actor: Actor,
+    action: str,
+    decision: str,
+    reason_code: str = "",
+    reason: str = "",
+    purpose: str = "",
+    record_type: str = "",
+    record_ids: Sequence[uuid.UUID] = (),
+    owner_id: uuid.UUID | None = None,
+    stream: str = "access",
+    details: dict[str, Any] | None = None,
+    subject_person_id: uuid.UUID | None = None,
+    now: dt.datetime | None = None,
+) -> JournalEntry:
+    """The entry `journal()` appends, unsaved and unchained: checked, texts cut to their columns."""
+    if stream not in STREAMS:
+        raise ValueError(f"journal: unknown stream {stream!r}; one of {', '.join(STREAMS)}")
+    if decision not in DECISIONS:
+        raise ValueError(f"journal: unknown decision {decision!r}; one of {', '.join(DECISIONS)}")
+    payload = dict(details or {})
+    if actor.extra:
+        payload["actor"] = dict(actor.extra)
+    return JournalEntry(
+        stream=stream,
+        at=now or timezone.now(),
+        user_id=actor.user_id,
+        username=_fit(actor.username, "username"),
+        organisation_id=_as_uuid(actor.organisation_id, "organisation_id"),
+        organisation_name=_fit(actor.organisation_name, "organisation_name"),
+        licence_number=_fit(actor.licence_number, "licence_number"),
+        client_id=_fit(actor.client_id, "client_id"),
+        node=_fit(actor.node or settings.NODE_BASE_URL, "node"),
+        action=_fit(action, "action"),
+        record_type=_fit(record_type, "record_type"),
+        record_ids=[str(_as_uuid(ident, "record_ids")) for ident in record_ids],
+        owner_id=_as_uuid(owner_id, "owner_id"),
+        subject_person_id=_as_uuid(subject_person_id, "subject_person_id"),
+        purpose=_fit(purpose, "purpose"),
+        decision=decision,
+        reason_code=_fit(reason_code, "reason_code"),
+        reason=str(reason or ""),
+        details=_plain_json(payload),
+    )
+
+
 def journal(
     *,
     actor: Actor,
@@ -207,33 +254,20 @@ def journal(
     """
     if not getattr(settings, "JOURNAL_ENABLED", True):
         return None
-    if stream not in STREAMS:
-        raise ValueError(f"journal: unknown stream {stream!r}; one of {', '.join(STREAMS)}")
-    if decision not in DECISIONS:
-        raise ValueError(f"journal: unknown decision {decision!r}; one of {', '.join(DECISIONS)}")
-    payload = dict(details or {})
-    if actor.extra:
-        payload["actor"] = dict(actor.extra)
-    entry = JournalEntry(
-        stream=stream,
-        at=now or timezone.now(),
-        user_id=actor.user_id,
-        username=_fit(actor.username, "username"),
-        organisation_id=_as_uuid(actor.organisation_id, "organisation_id"),
-        organisation_name=_fit(actor.organisation_name, "organisation_name"),
-        licence_number=_fit(actor.licence_number, "licence_number"),
-        client_id=_fit(actor.client_id, "client_id"),
-        node=_fit(actor.node or settings.NODE_BASE_URL, "node"),
-        action=_fit(action, "action"),
-        record_type=_fit(record_type, "record_type"),
-        record_ids=[str(_as_uuid(ident, "record_ids")) for ident in record_ids],
-        owner_id=_as_uuid(owner_id, "owner_id"),
-        subject_person_id=_as_uuid(subject_person_id, "subject_person_id"),
-        purpose=_fit(purpose, "purpose"),
+    entry = journal_entry(
+        actor=actor,
+        action=action,
         decision=decision,
-        reason_code=_fit(reason_code, "reason_code"),
-        reason=str(reason or ""),
-        details=_plain_json(payload),
+        reason_code=reason_code,
+        reason=reason,
+        purpose=purpose,
+        record_type=record_type,
+        record_ids=record_ids,
+        owner_id=owner_id,
+        stream=stream,
+        details=details,
+        subject_person_id=subject_person_id,
+        now=now,
     )
     # A transaction of our own holds only this entry: it may commit without waiting for the WAL
     # flush (JOURNAL_SYNCHRONOUS_COMMIT off). Inside the caller's transaction, its commit decides.
@@ -247,6 +281,22 @@ def journal(
         entry.hash = entry_hash(entry.__dict__)
         entry.save()
     return entry
+
+
+def journal_many(entries: Sequence[JournalEntry]) -> None:
+    """Append several entries of `journal_entry()` together: one transaction (lock, head, one bulk
+    INSERT), the same hash chain as appending them one by one. Nothing when journaling is off."""
+    if not entries or not getattr(settings, "JOURNAL_ENABLED", True):
+        return
+    with transaction.atomic():
+        lock_journal()
+        head = JournalEntry.objects.order_by("-seq").values_list("seq", "hash").first()
+        seq, previous = head if head else (0, GENESIS_HASH)
+        for entry in entries:
+            seq += 1
+            entry.seq, entry.prev_hash = seq, previous
+            entry.hash = previous = entry_hash(entry.__dict__)
+        JournalEntry.objects.bulk_create(entries)
 
 
 _JSON_COLUMNS = frozenset({"record_ids", "details"})
