@@ -877,13 +877,6 @@ class PermitInfo:
     #: The records of the result the purpose rule applies to, as a `Q` (None: none can be).
     purpose_needed: Q | None = None
 
-    def needs_purpose(self, record_id: uuid.UUID, owner_id: uuid.UUID | None) -> bool:
-        """Does returning this record need the purpose the subject did not give?"""
-        if not self.purpose_pending:
-            return False
-        grant = self.grant_for(record_id, owner_id)
-        return grant is not None and grant is not OWNER_GRANT and not grant.public
-
     def grant_for(self, record_id: uuid.UUID, owner_id: uuid.UUID | None) -> Grant | None:
         if self.everything or (owner_id is not None and owner_id in self.acting_for):
             return OWNER_GRANT
