@@ -210,10 +210,11 @@ class ReferentialViewSet(
         for uri, (record_type, pk) in embedded.items():
             by_type.setdefault(record_type, {})[pk] = uri
         withheld: set[str] = set()
+        index = enforcement.request_index(self.request)
         for record_type, uris in by_type.items():
             model = record_models().get(record_type)
             allowed = (
-                set(embeddable(subject, model).filter(pk__in=list(uris)).values_list("pk", flat=True))
+                set(embeddable(subject, model, index).filter(pk__in=list(uris)).values_list("pk", flat=True))
                 if model is not None
                 else set()
             )
@@ -232,8 +233,9 @@ class ReferentialViewSet(
         subject = enforcement.subject_for_request(self.request)
         if subject.is_superuser:
             return queryset
+        index = enforcement.request_index(self.request)
         for path, model in self.probed_relations.items():
-            queryset = queryset.filter(**{f"{path}__in": embeddable(subject, model).values("pk")})
+            queryset = queryset.filter(**{f"{path}__in": embeddable(subject, model, index).values("pk")})
         return queryset
 
     def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
@@ -371,16 +373,19 @@ def _hidden_from_caller(request: Request, record: Any) -> bool:
     return is_hidden_from(enforcement.subject_for_request(request), record_type, record.pk, pdp.owner_of(record))
 
 
-def embeddable(subject: Any, model: type[Any]) -> QuerySet[Any]:
+def embeddable(subject: Any, model: type[Any], index: enforcement.pdp.PolicyIndex | None = None) -> QuerySet[Any]:
     """The records of `model` another record may carry along (names, addresses in JSON-LD) or be
     found through (filters, search): those the subject acts for, and those anyone may read whose
     owner does not block the subject. A restricted record is read through its own endpoint only,
-    which asks the decision point for a purpose and journals the access."""
+    which asks the decision point for a purpose and journals the access. `index`: the request's
+    compiled policies (`enforcement.request_index`), read once per request rather than per call."""
     from policies import pdp
     from policies.subject import ANONYMOUS
 
-    public, _permits = pdp.filter_queryset(ANONYMOUS, "read", model._default_manager.all())
-    blocking = pdp.blocking_owners(subject) if pdp.policy_index().any_block else None
+    if index is None:
+        index = pdp.policy_index()
+    public, _permits = pdp.filter_queryset(ANONYMOUS, "read", model._default_manager.all(), pdp.Context(index=index))
+    blocking = pdp.blocking_owners(subject) if index.any_block else None
     if blocking is not None:
         public = public.exclude(pdp.owned_by_subquery(model, blocking))
     condition = Q(pk__in=public.values("pk"))
