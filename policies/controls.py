@@ -63,6 +63,7 @@ from django.utils.translation import gettext_lazy as _
 from dataspace.audit.services import Actor, journal
 from policies.language import PURPOSES
 from policies.models import GOVERNED_TYPES, Block, BreakGlassAccess, HiddenRecord
+from policies.pdp import subject_organisations
 from policies.subject import Subject
 
 logger = logging.getLogger(__name__)
@@ -88,17 +89,6 @@ class ControlRefused(PermissionDenied):
         super().__init__(reason)
         self.reason_code = reason_code
         self.reason = reason
-
-
-# ---------------------------------------------------------------------------- who the subject is
-
-
-def subject_organisations(subject: Subject) -> frozenset[uuid.UUID]:
-    """The organisations the subject belongs to or acts for (professional account, staff, client, mandates)."""
-    organisations = set(subject.acts_for)
-    if subject.professional is not None and subject.professional.organisation_id is not None:
-        organisations.add(subject.professional.organisation_id)
-    return frozenset(organisations)
 
 
 # ---------------------------------------------------------------------------- blocks (read side)

@@ -993,7 +993,6 @@ def blocking_owners(subject: Subject) -> QuerySet[Any] | None:
     Same parties as `policies.controls.blocking_owner_ids`: the subject's account, its professional
     organisation and the organisations it acts for; owners it acts for and superusers are exempt.
     """
-    from policies.controls import subject_organisations as organisations_of
     from policies.models import Block
 
     if subject.is_superuser or subject.kind == "anonymous":
@@ -1001,7 +1000,7 @@ def blocking_owners(subject: Subject) -> QuerySet[Any] | None:
     parties = Q()
     if subject.user_id is not None:
         parties |= Q(blocked_user_id=subject.user_id)
-    organisations = organisations_of(subject)
+    organisations = subject_organisations(subject)
     if organisations:
         parties |= Q(blocked_organisation_id__in=organisations)
     if not parties:
