@@ -63,7 +63,7 @@ from django.utils.translation import gettext_lazy as _
 from dataspace.audit.services import Actor, journal
 from policies.language import PURPOSES
 from policies.models import GOVERNED_TYPES, Block, BreakGlassAccess, HiddenRecord
-from policies.pdp import subject_organisations
+from policies.pdp import blocking_owners, subject_organisations
 from policies.subject import Subject
 
 logger = logging.getLogger(__name__)
@@ -116,17 +116,10 @@ def blocking_owner_ids(subject: Subject) -> frozenset[uuid.UUID]:
     memo = subject.__dict__.get(_BLOCKING_MEMO)
     if memo is not None and memo[0] == _current_block_generation:
         return memo[1]
-    answer: frozenset[uuid.UUID] = frozenset()
-    if not subject.is_superuser:
-        parties = Q()
-        if subject.user_id is not None:
-            parties |= Q(blocked_user_id=subject.user_id)
-        organisations = subject_organisations(subject)
-        if organisations:
-            parties |= Q(blocked_organisation_id__in=organisations)
-        if parties:
-            owners = Block.objects.filter(parties).values_list("owner_id", flat=True).distinct()
-            answer = frozenset(owners) - subject.acts_for
+    owners = blocking_owners(subject)  # the same parties, as a subquery
+    answer: frozenset[uuid.UUID] = (
+        frozenset(owners.values_list("owner_id", flat=True).distinct()) if owners is not None else frozenset()
+    )
     # A Subject is a frozen dataclass built for one request: the memo lives in its __dict__.
     subject.__dict__[_BLOCKING_MEMO] = (_current_block_generation, answer)
     return answer
