@@ -637,9 +637,11 @@ def terms_decision(subject: Subject) -> Decision | None:
     """Deny `terms_not_accepted` on a registry node for a professional behind the current terms."""
     if subject.professional is None or "registry" not in getattr(settings, "NODE_ROLES", ()):
         return None
-    from dataspace.directory.services import current_terms_version
+    current = subject.professional.terms_current
+    if current is None:  # a profile that did not read it: ask the registry's table
+        from dataspace.directory.services import current_terms_version
 
-    current = current_terms_version()
+        current = current_terms_version()
     if current and subject.professional.terms_accepted != current:
         return _deny("terms_not_accepted", version=current)
     return None

@@ -41,3 +41,6 @@ class ProfessionalProfile:
     #: The registry checked that the person works for the organisation (`ProfessionalAccount.verified_at`);
     #: an unverified account is not licensed, whatever its organisation holds.
     verified: bool = True
+    #: The registry's current terms version when the profile was read ("" none published), so the
+    #: decision point needs no query of its own; None when unknown (a profile built by hand).
+    terms_current: str | None = None

@@ -221,8 +221,8 @@ def link_licences() -> int:
 def professional_profile(user: Any) -> ProfessionalProfile | None:
     """The professional account of this person with its organisation's licences, or None.
 
-    Two queries at most (the account with its organisation's name and the last accepted terms
-    version; the licences), then cached on the user object for the rest of the request.
+    Two queries at most (the account with its organisation's name, the last accepted terms version
+    and the current one; the licences), then cached on the user object for the rest of the request.
     """
     if user is None or getattr(user, "pk", None) is None or not getattr(user, "is_authenticated", False):
         return None
@@ -234,10 +234,15 @@ def professional_profile(user: Any) -> ProfessionalProfile | None:
         .order_by("-accepted_at", "-pk")
         .values("terms__version")[:1]
     )
+    current_terms = (
+        TermsOfUse.objects.filter(published_at__lte=timezone.now())
+        .order_by("-published_at", "-pk")
+        .values("version")[:1]
+    )
     account = (
         ProfessionalAccount.objects.filter(user_id=user.pk)
         .values("pk", "organisation_id", "organisation__name", "verified_at")
-        .annotate(terms_accepted=Subquery(last_accepted))
+        .annotate(terms_accepted=Subquery(last_accepted), terms_current=Subquery(current_terms))
         .first()
     )
     profile: ProfessionalProfile | None = None
@@ -256,6 +261,7 @@ def professional_profile(user: Any) -> ProfessionalProfile | None:
             licences=facts,
             terms_accepted=account["terms_accepted"] or "",
             verified=account["verified_at"] is not None,
+            terms_current=account["terms_current"] or "",
         )
     with contextlib.suppress(AttributeError):  # a user object that refuses attributes: no cache
         setattr(user, _PROFILE_CACHE, profile)
