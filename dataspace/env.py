@@ -39,6 +39,19 @@ def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
     return value
 
 
+def env_float(name: str, default: float, *, minimum: float = 0.0) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ImproperlyConfiguredEnv(f"{name} must be a number, got {raw!r}") from None
+    if value != value or value <= minimum:  # NaN, or not above the minimum
+        raise ImproperlyConfiguredEnv(f"{name} must be a number above {minimum}, got {raw!r}")
+    return value
+
+
 def env_list(name: str, default: Sequence[str]) -> list[str]:
     raw = os.environ.get(name, "").strip()
     if not raw:

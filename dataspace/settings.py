@@ -13,7 +13,7 @@ from pathlib import Path
 import dj_database_url
 from django.utils.translation import gettext_lazy as _
 
-from dataspace.env import env_bool, env_choices, env_int, env_list, env_str
+from dataspace.env import env_bool, env_choices, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -90,6 +90,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Verifies RFC 9421 signatures of node-to-node requests and signs the responses (federation.signing).
+    "federation.middleware.SignatureMiddleware",
 ]
 
 ROOT_URLCONF = "dataspace.urls"
@@ -191,6 +193,32 @@ CELERY_BEAT_SCHEDULE["deliver-due-outbox"] = {
     "task": "federation.tasks.deliver_due_outbox",
     "schedule": float(OUTBOX_POLL_INTERVAL),
 }
+
+# ---------------------------------------------------------------------------- federation (docs/federation.md)
+# Trust only the keys of members listed in the registry's signed member list (peer tokens, signed
+# calls). Off only in unit tests that register a peer by hand; the demo and production turn it on.
+FEDERATION_TRUST_MEMBERS_ONLY = env_bool("FEDERATION_TRUST_MEMBERS_ONLY", False)
+# Seconds between two refreshes of the signed member list (every node).
+FEDERATION_MEMBERS_REFRESH = env_int("FEDERATION_MEMBERS_REFRESH", 300, minimum=5)
+# Seconds a member list signed by the registry stays valid (a node that cannot refresh it in that
+# time stops trusting its peers: fail closed).
+FEDERATION_MEMBER_LIST_TTL = env_int("FEDERATION_MEMBER_LIST_TTL", 7 * 86400, minimum=60)
+# RFC 9421 signatures: lifetime of a signature (`expires` − `created`) and the clock skew tolerated.
+FEDERATION_SIGNATURE_TTL = env_int("FEDERATION_SIGNATURE_TTL", 60, minimum=5)
+FEDERATION_CLOCK_SKEW = env_int("FEDERATION_CLOCK_SKEW", 30, minimum=0)
+# Seconds between two pulls of every member's change feed by the registry (push notices pull at once).
+FEDERATION_SYNC_INTERVAL = env_int("FEDERATION_SYNC_INTERVAL", 60, minimum=5)
+# Per-node timeout of a live federated search (seconds, may be fractional).
+FEDERATION_SEARCH_TIMEOUT = env_float("FEDERATION_SEARCH_TIMEOUT", 3.0)
+CELERY_BEAT_SCHEDULE["refresh-members"] = {
+    "task": "federation.tasks.refresh_members",
+    "schedule": float(FEDERATION_MEMBERS_REFRESH),
+}
+CELERY_BEAT_SCHEDULE["sync-all-nodes"] = {
+    "task": "federation.tasks.sync_all_nodes",
+    "schedule": float(FEDERATION_SYNC_INTERVAL),
+}
+CELERY_BEAT_SCHEDULE["purge-nonces"] = {"task": "federation.tasks.purge_nonces", "schedule": 600.0}
 
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}

@@ -39,6 +39,7 @@ SCOPES: dict[str, Scope] = {
         Scope("clients:manage", _("enregistrer et gérer les clients OAuth de la structure"), True),
         Scope("journal:read", _("consulter le journal des accès"), False),
         Scope("policies:manage", _("définir les politiques d'usage, blocages et masquages de la structure"), True),
+        Scope("webhooks:manage", _("abonner les outils de la structure aux événements (webhooks)"), True),
     )
 }
 

@@ -1,0 +1,17 @@
+"""Stub (issue 6 in progress): replaced by the module's owner."""
+
+from __future__ import annotations
+
+from rest_framework.views import APIView
+
+
+class NodeSearchView(APIView):
+    pass
+
+
+class DirectorySearchView(APIView):
+    pass
+
+
+class ReferentialsSearchView(APIView):
+    pass
