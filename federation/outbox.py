@@ -17,13 +17,15 @@ Guarantees
 * A message is claimed before it is sent (a conditional UPDATE moving its `next_attempt_at` past
   the send's timeout), so the on-commit task and the periodic task never send it twice at once.
 
-Signature (interim)
--------------------
-The body is signed with the node key as a compact JWS with a detached payload (RFC 7515
-appendix F: ``header..signature``) in the ``Notice-Signature`` header; `verify_notice` checks it
-against the sender's published keys. The federation issue (issue 6) replaces this header with
-RFC 9421 HTTP Message Signatures (method, target URI, ``Content-Digest``), with the rest of this
-module unchanged.
+Signature
+---------
+Each delivery is a new request signed with the node key as RFC 9421 HTTP Message Signatures
+(`federation.client.post_signed` → `federation.signing`): method, target URI and
+``Content-Digest`` of the exact body, ``created``/``expires``, a fresh nonce, ``tag="scene-commune"``,
+``keyid`` = the kid of the key in the node's ``/.well-known/jwks.json``. Node receivers check it
+in `federation.middleware`; a vendor's webhook receiver checks it with the node's published keys
+(docs/federation.md). Messages with `url` set (webhooks) go to that URL, signed the same way;
+the others go to ``{destination}/api/v1/federation/notices``.
 
 Body sent::
 
@@ -33,7 +35,6 @@ Body sent::
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import json
 import logging
@@ -43,7 +44,6 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
@@ -55,9 +55,6 @@ from federation.models import FeedReader, OutboxMessage
 logger = logging.getLogger("federation.outbox")
 
 NOTICES_PATH = "/api/v1/federation/notices"
-SIGNATURE_HEADER = "Notice-Signature"
-SIGNATURE_TYPE = "notice+jws"
-SIGNATURE_ALGORITHM = "Ed25519"
 #: How many due messages one run of the periodic task sends at most.
 DUE_BATCH = 200
 #: How often a feed reader's `last_read_at` is refreshed at most (a read is not worth a write each time).
@@ -106,11 +103,14 @@ def node_from_jwks_uri(jwks_uri: str) -> str:
 
 def replica_holders() -> list[str]:
     """Base URLs of the nodes that may hold replicas of this node's data: the registry
-    (`FEDERATION_REGISTRY_URL`, empty: none) and every peer node that read the change feed.
+    (`membership.registry_url()`: the one this node joined, else `FEDERATION_REGISTRY_URL`) and
+    every peer node that read the change feed.
     This node itself is never one."""
+    from federation.membership import registry_url
+
     own = normalise(settings.NODE_BASE_URL)
     holders: list[str] = []
-    for url in [getattr(settings, "FEDERATION_REGISTRY_URL", ""), *FeedReader.objects.values_list("node", flat=True)]:
+    for url in [registry_url(), *FeedReader.objects.values_list("node", flat=True)]:
         base = normalise(url)
         if base and base != own and base not in holders:
             holders.append(base)
@@ -190,60 +190,12 @@ def replay(messages: Iterable[OutboxMessage], *, now: dt.datetime | None = None)
     return count
 
 
-# ---------------------------------------------------------------------------- signing
+# ---------------------------------------------------------------------------- the notice
 
 
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def sign_body(body: bytes) -> str:
-    """A compact JWS over `body` with the node key, payload detached (``header..signature``)."""
-    from joserfc import jws
-    from joserfc.jwk import OKPKey
-
-    from dataspace.node.keys import signing_key
-
-    node_key = signing_key()
-    private = OKPKey.import_key(node_key.private_key, {"kid": node_key.kid})
-    header = {"alg": SIGNATURE_ALGORITHM, "kid": node_key.kid, "typ": SIGNATURE_TYPE}
-    compact = jws.serialize_compact(header, body, private, algorithms=[SIGNATURE_ALGORITHM])
-    protected, _payload, signature = compact.split(".")
-    return f"{protected}..{signature}"
-
-
-class InvalidNoticeSignature(Exception):
-    """A `Notice-Signature` that does not verify over the received body."""
-
-
-def verify_notice(body: bytes, signature: str, key_set: Any) -> dict[str, Any]:
-    """The notice (parsed body) if `signature` (detached compact JWS) verifies over exactly
-    `body` with one of `key_set`'s keys (a joserfc KeySet: the sender's published keys)."""
-    from joserfc import jws
-    from joserfc.errors import JoseError
-
-    parts = signature.split(".")
-    if len(parts) != 3 or parts[1] != "":
-        raise InvalidNoticeSignature("not a detached compact JWS")
-    compact = f"{parts[0]}.{_b64url(body)}.{parts[2]}"
-    try:
-        decoded = jws.deserialize_compact(compact, key_set, algorithms=[SIGNATURE_ALGORITHM])
-    except (JoseError, ValueError, TypeError) as exc:
-        raise InvalidNoticeSignature(f"signature does not verify ({exc.__class__.__name__})") from None
-    if decoded.headers().get("typ") != SIGNATURE_TYPE:
-        raise InvalidNoticeSignature("not a notice signature (typ)")
-    try:
-        notice = json.loads(body)
-    except ValueError:
-        raise InvalidNoticeSignature("the body is not JSON") from None
-    if not isinstance(notice, dict):
-        raise InvalidNoticeSignature("the body is not a JSON object")
-    return notice
-
-
-def notice_body(message: OutboxMessage, attempt: int) -> bytes:
-    """The exact bytes POSTed for `message` (what the signature covers)."""
-    document = {
+def notice_document(message: OutboxMessage, attempt: int) -> dict[str, Any]:
+    """The JSON document POSTed for `message` (serialised by `federation.client.json_body`)."""
+    return {
         "id": str(message.pk),
         "kind": message.kind,
         "origin": normalise(settings.NODE_BASE_URL),
@@ -251,7 +203,18 @@ def notice_body(message: OutboxMessage, attempt: int) -> bytes:
         "attempt": attempt,
         "payload": message.payload,
     }
-    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def notice_body(message: OutboxMessage, attempt: int) -> bytes:
+    """The exact bytes POSTed for `message` (what the signature's Content-Digest covers)."""
+    from federation.client import json_body
+
+    return json_body(notice_document(message, attempt))
+
+
+def target_url(message: OutboxMessage) -> str:
+    """Where `message` goes: its `url` (a webhook), else the destination node's notice endpoint."""
+    return message.url or f"{message.destination}{NOTICES_PATH}"
 
 
 # ---------------------------------------------------------------------------- delivering
@@ -273,22 +236,18 @@ def _claim(pk: Any, now: dt.datetime) -> bool:
 
 
 def _post(message: OutboxMessage, attempt: int) -> str:
-    """Send once; "" on success, else what went wrong (kept in `last_error`)."""
-    url = f"{message.destination}{NOTICES_PATH}"
+    """Send once, signed (RFC 9421); "" on success, else what went wrong (kept in `last_error`)."""
+    from federation.client import PeerError, post_signed
+
+    url = target_url(message)
     if not allowed_url(url):
         return f"destination refused (https only; plain http to loopback only on a loopback node): {url}"
-    body = notice_body(message, attempt)
-    from dataspace.node.keys import KeyFileError
-
     try:
-        signature = sign_body(body)
-    except (KeyFileError, OSError, ValueError) as exc:  # no key pair yet, unreadable key file: retried later
-        return f"cannot sign the notice: {exc.__class__.__name__}: {exc}"[:500]
-    headers = {"Content-Type": "application/json", "Notice-Id": str(message.pk), SIGNATURE_HEADER: signature}
-    try:
-        response = httpx.post(url, content=body, headers=headers, timeout=send_timeout(), follow_redirects=False)
-    except httpx.HTTPError as exc:
-        return f"{exc.__class__.__name__}: {exc}"[:500]
+        response = post_signed(
+            url, notice_document(message, attempt), timeout=send_timeout(), headers={"Notice-Id": str(message.pk)}
+        )
+    except PeerError as exc:  # down, timeout; or no key pair yet / unreadable key file ("cannot sign"): retried
+        return exc.detail[:500]
     if 200 <= response.status_code < 300:
         return ""
     return f"HTTP {response.status_code}: {response.text[:300]}"

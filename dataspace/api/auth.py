@@ -10,6 +10,9 @@ every 401, so an API client is told to bring a bearer token):
   API key, an authorization-code grant), otherwise a `ClientPrincipal` standing for the machine
   client. A token that fails verification is a 401 with
   `WWW-Authenticate: Bearer error="invalid_token", error_description="…"` (RFC 6750 §3).
+  The token of a peer node (a client with a `jwks_uri`) is accepted only on a request signed
+  (RFC 9421) by that node (`request.signed_peer`, `federation.middleware`): otherwise 401
+  ``signature_required``, journaled.
 * `SessionAuthentication` — the node's staff logged in with the Django admin (and the browsable
   API), with DRF's CSRF enforcement on unsafe methods.
 
@@ -24,6 +27,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.utils.translation import gettext
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
@@ -122,6 +126,8 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         client = access.client  # loaded and checked by verify_access_token
         if client is None:
             self._refuse(request, "client disabled or expired")
+        if client.jwks_uri:  # a peer node's client: its token is only good with its node's signature
+            self._require_node_signature(request, client)
         setattr(request._request, _CLIENT_ATTR, client)
         # A machine token's `sub` is its client_id (RFC 9068 §2.2): never read it as a person's id,
         # even if a client_id happened to be all digits.
@@ -133,6 +139,36 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         if client.user_id is not None and client.user_id != user.pk:
             self._refuse(request, "token does not match the person its client acts for")
         return user
+
+    @staticmethod
+    def _require_node_signature(request: Request, client: Client) -> None:
+        """A token held by a peer node (a client with a `jwks_uri`) is accepted only on a request
+        signed (RFC 9421, `federation.middleware`) by that same node: a stolen token alone is
+        useless. Refused: 401 ``signature_required``, journaled."""
+        from federation.outbox import node_from_jwks_uri
+
+        node = node_from_jwks_uri(str(client.jwks_uri))
+        signed = getattr(request._request, "signed_peer", None)
+        if signed is not None and node and str(signed.base_url).rstrip("/") == node:
+            return
+        from dataspace.audit.services import Actor, journal
+
+        journal(
+            actor=Actor(client_id=str(client.client_id), node=node or "unknown"),
+            action="federation.signature_required",
+            decision="deny",
+            reason_code="signature_required",
+            details={
+                "path": request._request.path,
+                "method": request.method,
+                "signed_by": str(signed.base_url) if signed is not None else "",
+            },
+        )
+        setattr(request._request, _ERROR_ATTR, "a peer node's token needs that node's HTTP message signature")
+        raise exceptions.AuthenticationFailed(
+            gettext("Le jeton d'un nœud pair n'est accepté que sur une requête signée (RFC 9421) par ce même nœud."),
+            code="signature_required",
+        )
 
     @staticmethod
     def _refuse(request: Request, reason: str) -> NoReturn:

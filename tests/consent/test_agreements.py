@@ -21,6 +21,7 @@ from policies.pdp import node_day
 from tests.conftest import mint_token, node_signing_key
 from tests.consent.agreement_factories import federation_agreement
 from tests.factories import OrganisationFactory, UserFactory, VenueFactory
+from tests.federation.signed import SignedAPIClient, register_peer
 
 pytestmark = pytest.mark.django_db
 
@@ -246,7 +247,8 @@ def peer(owner: Any = None, node: str = "https://pair.example") -> APIClient:
         jwks_uri=f"{node}/.well-known/jwks.json",
     )
     token, _issued = mint_token(client, "referentials:read")
-    api = APIClient()
+    _member, key = register_peer(node)  # a peer node's token is good only on requests its node signs
+    api = SignedAPIClient(key)
     api.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
     return api
 

@@ -17,6 +17,7 @@ from policies.pdp import node_day
 from tests.conftest import mint_token
 from tests.consent.agreement_factories import federation_agreement, node_operator
 from tests.factories import OrganisationFactory, ProductionFactory, VenueFactory
+from tests.federation.signed import SignedAPIClient, register_peer
 
 pytestmark = pytest.mark.django_db
 
@@ -48,7 +49,8 @@ def peer_node(base_url: str, owner: Any = None) -> APIClient:
         jwks_uri=f"{base_url}/.well-known/jwks.json",
     )
     token, _issued = mint_token(client, "federation:sync")
-    api = APIClient()
+    _member, key = register_peer(base_url)  # a peer node's token is good only on requests its node signs
+    api = SignedAPIClient(key)
     api.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
     return api
 

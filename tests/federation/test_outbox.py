@@ -10,14 +10,16 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from django.conf import settings as django_settings
 from django.db import transaction
 from django.utils import timezone
 
-from federation import outbox
+from federation import outbox, signing
 from federation.models import FeedReader, OutboxMessage
 from tests.conftest import mint_token, node_signing_key
 from tests.factories import OrganisationFactory, UserFactory
 from tests.federation.receiver import Receiver, free_port
+from tests.federation.signed import SignedAPIClient, register_peer
 
 pytestmark = pytest.mark.django_db
 
@@ -62,18 +64,25 @@ def test_a_notice_is_delivered_once_signed_after_commit(
     assert got.path == "/api/v1/federation/notices"
     assert got.headers["notice-id"] == str(message.pk)
     assert got.headers["content-type"] == "application/json"
-    # the signature verifies over the exact body with the node's published keys
-    from dataspace.oauth.tokens import public_key_set
-
-    notice = outbox.verify_notice(got.body, got.headers["notice-signature"], public_key_set())
+    # the RFC 9421 signature verifies over the exact body with the node's published keys
+    url = f"{receiver.url}{got.path}"
+    verified = signing.verify_message("POST", url, got.headers, got.body, keys=signing.own_keys())
+    assert verified.peer.base_url == outbox.normalise(django_settings.NODE_BASE_URL)
+    assert got.headers["signature-input"].startswith('sig1=("@method" "@target-uri" "content-digest" "content-type")')
+    notice = json.loads(got.body)
     assert notice["id"] == str(message.pk)
     assert notice["kind"] == "consent.withdrawn"
+    assert notice["origin"] == outbox.normalise(django_settings.NODE_BASE_URL)
     assert notice["payload"] == PAYLOAD
     assert notice["attempt"] == 1
-    # a tampered body does not verify
+    # a tampered body does not verify (nor does the same request twice: its nonce is spent)
     tampered = got.body.replace(b"withdrawn", b"given", 1)
-    with pytest.raises(outbox.InvalidNoticeSignature):
-        outbox.verify_notice(tampered, got.headers["notice-signature"], public_key_set())
+    with pytest.raises(signing.SignatureRefused) as refused:
+        signing.verify_message("POST", url, got.headers, tampered, keys=signing.own_keys(), record_nonce=False)
+    assert refused.value.code == "bad_digest"
+    with pytest.raises(signing.SignatureRefused) as refused:
+        signing.verify_message("POST", url, got.headers, got.body, keys=signing.own_keys())
+    assert refused.value.code == "replayed"
 
     # idempotent: the task run again, or the periodic sweep, sends nothing more
     assert outbox.deliver_many([message.pk]) == {"skipped": 1}
@@ -231,6 +240,29 @@ def test_a_message_being_sent_is_not_sent_twice(receiver: Receiver) -> None:
     assert receiver.received == []
 
 
+def test_a_message_with_a_url_goes_to_that_url_signed_the_same_way(receiver: Receiver) -> None:
+    """Webhook deliveries: `url` set, the same signed POST to that exact URL."""
+    message = OutboxMessage.objects.create(
+        kind="record.upsert", payload={"type": "venue"}, destination=receiver.url, url=f"{receiver.url}/hooks/scene?x=1"
+    )
+    assert outbox.deliver(message.pk) == State.DELIVERED
+    [got] = receiver.received
+    assert got.path == "/hooks/scene?x=1"
+    verified = signing.verify_message(
+        "POST", f"{receiver.url}{got.path}", got.headers, got.body, keys=signing.own_keys()
+    )
+    assert verified.keyid == signing.own_keys().popitem()[0]
+    assert json.loads(got.body)["kind"] == "record.upsert"
+
+
+def test_no_key_yet_the_message_waits(receiver: Receiver, settings: Any, tmp_path: Any) -> None:
+    settings.NODE_KEY_DIR = tmp_path / "no-keys"
+    message = OutboxMessage.objects.create(kind="consent.withdrawn", payload=PAYLOAD, destination=receiver.url)
+    assert outbox.deliver(message.pk) == State.FAILED
+    assert "cannot sign" in state_of(message).last_error
+    assert receiver.received == []
+
+
 # ---------------------------------------------------------------------------- admin
 
 
@@ -283,9 +315,9 @@ def test_replica_holders_are_the_registry_and_peers_that_read_the_feed(settings:
         jwks_uri="https://pair.example/noeud/.well-known/jwks.json",
     )
     token, _issued = mint_token(peer, "federation:sync")
-    from rest_framework.test import APIClient
-
-    api = APIClient()
+    # a peer node's token is good only on a request signed by that node (federation.middleware)
+    _member, key = register_peer("https://pair.example/noeud")
+    api = SignedAPIClient(key)
     api.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
     assert api.get("/api/v1/changes").status_code == 200
     # a vendor's client (no jwks_uri) reading the feed is not a replica holder

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ def test_a_committed_notice_is_delivered_by_the_worker(
     transactional_db: None, celery_worker_process: Any, settings: Any
 ) -> None:
     from dataspace.node import keys
-    from dataspace.oauth.tokens import public_key_set
+    from federation import signing
 
     settings.NODE_KEY_DIR = _worker_key_dir(celery_worker_process)
     if not keys.load_keys():
@@ -44,6 +45,8 @@ def test_a_committed_notice_is_delivered_by_the_worker(
         stored = OutboxMessage.objects.get(pk=message.pk)
         assert stored.state == OutboxMessage.State.DELIVERED, (stored.last_error, celery_worker_process.log_tail())
         [got] = receiver.received
-        assert outbox.verify_notice(got.body, got.headers["notice-signature"], public_key_set())["payload"] == {"n": 1}
+        url = f"{receiver.url}{got.path}"
+        signing.verify_message("POST", url, got.headers, got.body, keys=signing.own_keys())  # signed by the node key
+        assert json.loads(got.body)["payload"] == {"n": 1}
     finally:
         receiver.stop()
