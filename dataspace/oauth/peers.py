@@ -4,6 +4,10 @@ Fetched with httpx (3 s timeout, no redirects, size-capped), kept a few minutes 
 refetched once when an assertion names a key id the cached set does not hold (the peer rotated its
 key) — at most once per `REFETCH_INTERVAL` per URL, so random key ids cannot make us hammer a
 peer. Any failure raises `PeerKeysError`: the caller refuses the client (fail closed).
+
+With `FEDERATION_TRUST_MEMBERS_ONLY` on, nothing is fetched: the keys are those the registry's
+signed member list gives the member publishing at that address (`federation.membership.peer_key_set`),
+and a `jwks_uri` that is no trusted member's is refused.
 """
 
 from __future__ import annotations
@@ -77,8 +81,22 @@ def _fetch(url: str) -> _Entry:
     return _Entry(keys=keys, kids=kids, fetched_at=time.monotonic())
 
 
+def _member_key_set(url: str, kid: str | None) -> KeySet:
+    """The keys of the trusted member publishing at `url`, from the member list (no HTTP)."""
+    from federation.membership import peer_key_set
+
+    found = peer_key_set(url)
+    if found is None:
+        raise PeerKeysError(f"{url} is not where a trusted member of the federation publishes its keys")
+    if kid is not None and kid not in {str(key.kid) for key in found.keys}:
+        raise PeerKeysError(f"no key {kid!r} for the member at {url} in the member list")
+    return found
+
+
 def key_set(url: str, *, kid: str | None = None) -> KeySet:
     """The peer's key set, holding `kid` when one is given (refetched once if it does not)."""
+    if settings.FEDERATION_TRUST_MEMBERS_ONLY:
+        return _member_key_set(url, kid)
     now = time.monotonic()
     with _lock:
         entry = _cache.get(url)
