@@ -22,10 +22,12 @@ import uuid
 from datetime import timedelta
 from typing import Any, ClassVar, cast
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.http import Http404
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
 from rest_framework.renderers import JSONRenderer
@@ -35,7 +37,7 @@ from rest_framework.serializers import Serializer
 from rest_framework.utils.encoders import JSONEncoder
 
 from dataspace.api.auth import caller_id
-from dataspace.api.errors import Gone, PreconditionFailed, UnprocessableEntity
+from dataspace.api.errors import Conflict, Gone, PreconditionFailed, UnprocessableEntity
 from dataspace.api.models import IdempotencyKey
 from dataspace.records.services import change_entry, lock_change_log, tombstone_for
 
@@ -79,15 +81,78 @@ def tombstone_document(change: Any) -> dict[str, Any]:
     return change_entry(change, None)
 
 
-class ConditionalRecordMixin:
-    """ETag / If-None-Match on reads, If-Match on writes, 410 for deleted records."""
+class ReplicaReadOnly(Conflict):
+    """409: the record is a read-only replica; only its origin node writes it."""
+
+    default_code = "replica_read_only"
+
+    def __init__(self, origin: str) -> None:
+        super().__init__(
+            _(
+                "Cet enregistrement est une copie en lecture seule : seul son nœud d'origine (%(origin)s) "
+                "peut le modifier."
+            )
+            % {"origin": origin},
+            "replica_read_only",
+        )
+        self.extra = {"origin": origin}
+
+
+def replica_origin(record_type: str, pk: uuid.UUID) -> str | None:
+    """The origin node of the record if this node holds it only as a replica (federation index,
+    origin another node, not a tombstone), else None. One indexed query."""
+    from federation.models import IndexedRecord
+
+    own = str(settings.NODE_BASE_URL).rstrip("/")
+    origin: str | None = (
+        IndexedRecord.objects.filter(record_type=record_type, record_id=pk)
+        .exclude(origin=own)
+        .exclude(data={})
+        .values_list("origin", flat=True)
+        .first()
+    )
+    return origin
+
+
+_WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class ReplicaReadOnlyMixin:
+    """A write to a record this node holds only as a replica answers 409 with its origin."""
+
+    def get_object(self) -> Any:
+        try:
+            return super().get_object()  # type: ignore[misc]
+        except Http404:
+            self.raise_if_replica()
+            raise
+
+    def raise_if_replica(self) -> None:
+        """409 with the origin when a write targets a record held here only as a replica."""
+        if self.request.method not in _WRITES:  # type: ignore[attr-defined]
+            return
+        model = self.get_queryset().model  # type: ignore[attr-defined]
+        raw = self.kwargs.get(self.lookup_url_kwarg or self.lookup_field)  # type: ignore[attr-defined]
+        try:
+            pk = uuid.UUID(str(raw))
+        except ValueError:
+            return
+        if model._default_manager.filter(pk=pk).exists():
+            return  # a local record the caller may not write: the usual 404 stands
+        origin = replica_origin(model.record_type, pk)
+        if origin is not None:
+            raise ReplicaReadOnly(origin)
+
+
+class ConditionalRecordMixin(ReplicaReadOnlyMixin):
+    """ETag / If-None-Match on reads, If-Match on writes, 410 for deleted records, 409 for replicas."""
 
     #: The objects the last answer was built from, for renderings other than JSON (JSON-LD).
     rendered_objects: list[Any] | None = None
 
     def get_object(self) -> Any:
         try:
-            return super().get_object()  # type: ignore[misc]
+            return super().get_object()
         except Http404:
             self.raise_gone_if_deleted()
             raise

@@ -87,7 +87,7 @@ def record_change(record: Record, op: str) -> Change | None:
         if last_public_op(record.record_type, record.pk) != Change.Op.UPSERT:
             return None
         op = Change.Op.DELETE
-    return Change.objects.create(
+    change = Change.objects.create(
         record_type=record.record_type,
         record_id=record.pk,
         uri=record.uri,
@@ -95,6 +95,11 @@ def record_change(record: Record, op: str) -> Change | None:
         version=record.version,
         owner_id=_owner_of(record),
     )
+    from federation import replication, webhooks  # federation builds on the change log: imported late
+
+    webhooks.on_change(change)  # vendors' webhook events, enqueued in this transaction (issue 6)
+    replication.announce_change(change)  # one coalesced "changes.available" notice for the registry
+    return change
 
 
 def record_tombstone(record: Record) -> Change | None:

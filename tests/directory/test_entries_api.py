@@ -172,7 +172,9 @@ def test_after_withdrawal_every_read_is_refused_at_once_and_a_tombstone_is_in_th
     assert pro.get(detail(entry), PURPOSE).status_code == 200
     feed = staff_client.get("/api/v1/changes", {"types": "directory-entry"}).json()["changes"]
     assert [change["op"] for change in feed][-1] == "upsert"
-    assert set(feed[-1]["record"]) == PUBLIC | {"display_name", "trades"}
+    # the feed adds the consent's scope (fields, purposes, expiry) for replicas to honour it (issue 6)
+    assert set(feed[-1]["record"]) == PUBLIC | {"display_name", "trades", "consent"}
+    assert feed[-1]["record"]["consent"]["fields"] == ["display_name", "trades"]
 
     consent_services.withdraw_consent(consent)
 

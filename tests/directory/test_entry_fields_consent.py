@@ -5,9 +5,11 @@ Every serializer class of the project (every module of `dataspace`, `policies` a
 imported) whose `Meta.model` is `DirectoryEntry` — or that declares `exposes_directory_entries =
 True` — is serialized, for a reader who does not act for the owner, under consents over many
 subsets of `entry_fields()`: its output may hold `id`, `uri`, `version`, `owner` and the consented
-fields, nothing else, and no value of a field outside the consent may appear anywhere in it (not
-even under another name). Every model field must be either a field a consent may cover or listed as
-non-personal / internal, so that a new column is classified before it can ship.
+fields, nothing else (the change feed's form adds `consent`, the scope of the consent in force:
+the names of the fields it covers, its purposes and expiry, never a value), and no value of a
+field outside the consent may appear anywhere in it (not even under another name). Every model
+field must be either a field a consent may cover or listed as non-personal / internal, so that a
+new column is classified before it can ship.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 import pytest
 from rest_framework import serializers
 
+from dataspace.directory.api.entry_serializers import FEED_METADATA
 from dataspace.directory.models import DirectoryEntry
 from dataspace.directory.services import entry_field_groups, entry_fields
 from dataspace.directory.vocabulary import ALWAYS_SHOWN, INTERNAL_FIELDS, NON_PERSONAL_FIELDS
@@ -110,9 +113,13 @@ def leaks(serializer_class: Any, consents: list[tuple[DirectoryEntry, tuple[str,
     for (entry, fields), one, listed in zip(consents, outputs, many, strict=True):
         allowed = set(ALWAYS_SHOWN) | set(fields)
         for output in (one, listed):
-            extra = sorted(set(output) - allowed)
+            extra = sorted(set(output) - allowed - set(FEED_METADATA))
             if extra:
                 problems.append(f"{serializer_class.__name__} under consent {fields} returned {extra}")
+            scope = output.get("consent")
+            block_ok = isinstance(scope, dict) and set(scope) == {"fields", "purposes", "expires_at"}
+            if "consent" in output and not (block_ok and set(scope["fields"]) == set(fields)):
+                problems.append(f"{serializer_class.__name__} under consent {fields} gave the consent block {scope}")
             text = json.dumps(output, ensure_ascii=False, default=str)
             for name, needles in NEEDLES.items():
                 if name not in fields and any(needle in text for needle in needles):

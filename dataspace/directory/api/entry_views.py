@@ -25,7 +25,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from dataspace.api.mixins import JSONErrorsMixin
+from dataspace.api.mixins import JSONErrorsMixin, ReplicaReadOnlyMixin
 from dataspace.api.permissions import ensure_may_write_owner
 from dataspace.directory.api.entry_serializers import ALL_FIELDS, OWNER_IDS, DirectoryEntrySerializer
 from dataspace.directory.entries import search
@@ -82,7 +82,7 @@ _DETAIL_SCHEMA = extend_schema(
 
 
 @extend_schema_view(list=_LIST_SCHEMA, retrieve=_DETAIL_SCHEMA)
-class DirectoryEntryViewSet(JSONErrorsMixin, viewsets.ModelViewSet):
+class DirectoryEntryViewSet(ReplicaReadOnlyMixin, JSONErrorsMixin, viewsets.ModelViewSet):
     """The directory's entries; see the module docstring."""
 
     required_scopes: ClassVar[dict[str, str]] = ENTRY_SCOPES
