@@ -87,8 +87,41 @@ def _region(organisation_id: uuid.UUID | None) -> str:
     return str(Organisation.objects.filter(pk=organisation_id).values_list("region", flat=True).first() or "")
 
 
+#: Attribute of the Django request holding the verified `federation.attestation.Attestation`.
+ON_BEHALF_OF_ATTR = "on_behalf_of"
+
+
+def _attested_subject(request: Any, client: Any) -> Subject | None:
+    """The professional a registry's signed request is made for (header `On-Behalf-Of`), or None.
+
+    Only for a request whose RFC 9421 signature was verified as a member's with role registry
+    (`request.signed_peer`) and whose bearer token belongs to that same node; an attestation that
+    does not verify is a 403 `invalid_attestation` (never a silent fall back to the bare client).
+    """
+    from federation.attestation import HEADER, InvalidAttestation, as_subject, verify
+    from federation.outbox import node_from_jwks_uri
+
+    django_request = _django_request(request)
+    peer = getattr(django_request, "signed_peer", None)
+    header = django_request.headers.get(HEADER)
+    if peer is None or not header or "registry" not in tuple(peer.roles):
+        return None
+    if not client.jwks_uri or node_from_jwks_uri(client.jwks_uri).rstrip("/") != peer.base_url.rstrip("/"):
+        return None
+    try:
+        attested = verify(header, peer)
+    except InvalidAttestation as exc:
+        raise exceptions.PermissionDenied(exc.detail, code="invalid_attestation") from None
+    setattr(django_request, ON_BEHALF_OF_ATTR, attested)
+    return as_subject(attested, client_id=str(client.client_id))
+
+
 def build_subject(request: Any) -> Subject:
-    """The subject of a request (uncached; `subject_for_request` caches it)."""
+    """The subject of a request (uncached; `subject_for_request` caches it).
+
+    A registry's signed request carrying an `On-Behalf-Of` attestation is the professional it
+    vouches for (`federation.attestation.as_subject`: kind person, node = the registry).
+    """
     from dataspace.api.auth import machine_client, person
     from dataspace.api.permissions import staff_roles
 
@@ -96,6 +129,9 @@ def build_subject(request: Any) -> Subject:
     needs_region = "region" in request_index(request).operands
     client = machine_client(request)
     if client is not None:
+        attested = _attested_subject(request, client)
+        if attested is not None:
+            return attested
         acts_for = {client.owner_id} if client.owner_id is not None else set()
         from dataspace.oauth.tokens import HAS_MANDATES_ATTR
 

@@ -1,0 +1,1 @@
+"""Human pages of the federation: the professionals' search page /recherche/ (registry only)."""
