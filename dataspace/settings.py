@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "dataspace.audit",
     "dataspace.consent",
     "dataspace.contacts",
+    "dataspace.indicators",
     "policies",
     "federation",
     "dataspace.web",

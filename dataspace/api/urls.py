@@ -11,5 +11,6 @@ urlpatterns = [
     path("", include("dataspace.directory.api.urls")),
     path("", include("dataspace.consent.api.urls")),
     path("", include("dataspace.contacts.api.urls")),
+    path("", include("dataspace.indicators.api.urls")),
     path("", include("federation.api.urls")),
 ]

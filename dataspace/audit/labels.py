@@ -25,6 +25,7 @@ ACTION_LABELS: dict[str, Promise] = {
     "hide": _("masquage d'une fiche"),
     "hide_partners": _("partenaires d'une fiche masquée"),
     "unhide": _("fin du masquage d'une fiche"),
+    "approve": _("approbation d'une déclaration"),
 }
 
 #: The purpose vocabulary (policies.language.PURPOSES).

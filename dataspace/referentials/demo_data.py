@@ -1130,7 +1130,12 @@ def counts() -> dict[str, int]:
 
 def reset_referentials() -> None:
     """Delete every referential record (each deletion leaves its tombstone in the change feed)."""
+    from dataspace.indicators.models import Declaration, TicketingFigures
+
     with transaction.atomic():
+        # Ticketing figures and declarations protect the performances they cover; they go first.
+        Declaration.objects.all().delete()
+        TicketingFigures.objects.all().delete()
         for model in RESET_ORDER:
             model.objects.all().delete()
         m.Organisation.objects.exclude(owner=None).delete()

@@ -1,0 +1,1 @@
+"""Ticketing figures, the quarterly SIBIL-shaped declaration and local aggregates; rows never leave the node."""
