@@ -134,6 +134,8 @@ call_command("demo_account", credentials=credentials, node=profile)
 if profile == "registry":
     call_command("demo_professionals", credentials=credentials, node=profile)
 call_command("seed_demo_consents", profile=profile)
+if profile.startswith("structure"):
+    call_command("seed_demo_ticketing", profile=profile, until="season-end")
 call_command("demo_clients", credentials=credentials, node=profile, output=clients_out, peer=peers)
 """
 
@@ -305,9 +307,10 @@ def set_up_node(
     node_dir.mkdir(parents=True, exist_ok=True)
     log = node_dir / "setup.log"
     log.write_text("")
-    peers = [f"{name}=http://127.0.0.1:{port}" for name, port in ports.items() if name != node.name]
+    # No peer is registered by hand: the peers' clients come from the registry's signed member list
+    # (`federate` below, then every FEDERATION_MEMBERS_REFRESH seconds).
     args = [sys.executable, "-c", SETUP_SNIPPET, node.name, str(demo_dir / "credentials.json")]
-    args += [str(node_dir / "clients.json"), *peers]
+    args += [str(node_dir / "clients.json")]
     returncode = supervisor.spawn(args, env=env, log=log).wait()
     if returncode != 0:
         if supervisor.stopping.is_set():
@@ -352,6 +355,76 @@ def start_worker(
     command += ["-A", "dataspace", "worker", "--beat", "-l", "warning", "-c", "1", "-n", f"{node.name}@%h"]
     command += ["--schedule", str(demo_dir / node.name / "celerybeat-schedule")]
     return supervisor.spawn(command, env=env, log=demo_dir / node.name / "worker.log")
+
+
+def manage(supervisor: Supervisor, node: NodeSpec, env: dict[str, str], demo_dir: Path, *args: str) -> str:
+    """Run one management command of a node (its own environment), output appended to its setup.log."""
+    log = demo_dir / node.name / "setup.log"
+    out = demo_dir / node.name / "command.out"
+    out.write_text("")
+    process = supervisor.spawn([sys.executable, "manage.py", *args], env=env, log=out)
+    returncode = process.wait()
+    text = out.read_text(errors="replace")
+    with log.open("a") as handle:
+        handle.write(f"$ manage.py {' '.join(args)}\n{text}")
+    if returncode != 0:
+        if supervisor.stopping.is_set():
+            raise DemoError("arrêt demandé / stop requested")
+        tail = "\n".join(text.splitlines()[-25:])
+        raise DemoError(f"{node.name}: manage.py {' '.join(args)} a échoué / failed (code {returncode}):\n{tail}")
+    return text
+
+
+PEER_CLIENTS_SNIPPET = """
+import json, sys, django
+django.setup()
+from dataspace.oauth.models import Client
+clients = [
+    {"name": c.name, "client_id": c.client_id, "client_secret": None, "scopes": " ".join(c.allowed_scopes),
+     "acts_for": None, "kind": c.kind, "token_endpoint_auth_method": c.token_endpoint_auth_method,
+     "jwks_uri": c.jwks_uri}
+    for c in Client.objects.exclude(jwks_uri="").filter(is_active=True).order_by("client_id")
+]
+json.dump(clients, sys.stdout)
+"""
+
+
+def federate(
+    supervisor: Supervisor, envs: dict[str, dict[str, str]], ports: dict[str, int], demo_dir: Path
+) -> dict[str, list[dict[str, Any]]]:
+    """Join every node to the registry, approve them, refresh the member lists, replicate once.
+
+    Returns, per node, the OAuth clients of its peers (registered from the signed member list).
+    """
+    registry = next(node for node in NODES if "registry" in node.roles)
+    registry_url = f"http://127.0.0.1:{ports[registry.name]}"
+    for node in NODES:
+        if node is registry:
+            continue
+        manage(supervisor, node, envs[node.name], demo_dir, "federation_join", registry_url, "--contact",
+               f"technique@{node.name}.example")  # fmt: skip
+    manage(supervisor, registry, envs[registry.name], demo_dir, "federation_approve", "--all")
+    for node in NODES:
+        manage(supervisor, node, envs[node.name], demo_dir, "federation_refresh")
+    manage(supervisor, registry, envs[registry.name], demo_dir, "federation_sync")
+    clients: dict[str, list[dict[str, Any]]] = {}
+    for node in NODES:
+        out = demo_dir / node.name / "peers.json"
+        out.write_text("")
+        process = supervisor.spawn([sys.executable, "-c", PEER_CLIENTS_SNIPPET], env=envs[node.name], log=out)
+        if process.wait() != 0:
+            raise DemoError(f"{node.name}: lecture des clients pairs impossible / cannot list peer clients ({out})")
+        clients[node.name] = json.loads(out.read_text())
+        out.unlink()
+    return clients
+
+
+def start_periodic(
+    supervisor: Supervisor, node: NodeSpec, env: dict[str, str], demo_dir: Path
+) -> subprocess.Popen[bytes]:
+    """Without Redis, the node's periodic tasks (member list, replication, outbox, seals) run here."""
+    command = [sys.executable, "manage.py", "run_periodic_tasks", "--first-delay", "10"]
+    return supervisor.spawn(command, env=env, log=demo_dir / node.name / "periodic.log")
 
 
 def wait_healthy(supervisor: Supervisor, base_url: str, name: str, log: Path) -> None:
@@ -475,6 +548,10 @@ def main() -> int:
         if name != "registry":
             env["FEDERATION_REGISTRY_URL"] = f"http://127.0.0.1:{ports['registry']}"
         env["POLICY_MINISTRY_NODES"] = f"http://127.0.0.1:{ports['ministry']}"
+        # Trust only members of the registry's signed list; refresh it and replicate often (demo pace).
+        env["FEDERATION_TRUST_MEMBERS_ONLY"] = "1"
+        env["FEDERATION_MEMBERS_REFRESH"] = "60"
+        env["FEDERATION_SYNC_INTERVAL"] = "30"
     nodes_json = demo_dir / "nodes.json"
     nodes_json.unlink(missing_ok=True)  # present only while this run's nodes answer (removed on exit)
     print(f"Préparation de {len(NODES)} nœuds dans {demo_dir} / setting up {len(NODES)} nodes…", flush=True)
@@ -496,6 +573,16 @@ def main() -> int:
             wait_healthy(
                 supervisor, f"http://127.0.0.1:{ports[node.name]}", node.name, demo_dir / node.name / "server.log"
             )
+        print("Adhésion des nœuds au registre et première réplication… / joining and replicating…", flush=True)
+        for name, peer_clients in federate(supervisor, envs, ports, demo_dir).items():
+            own = [client for client in clients.get(name, []) if not client.get("jwks_uri")]
+            clients[name] = own + peer_clients
+        periodic = {
+            node: start_periodic(supervisor, node, envs[node.name], demo_dir)
+            for node in NODES
+            if "REDIS_URL" not in envs[node.name]
+        }
+        workers.update(periodic)
         document = nodes_document(ports, credentials, clients)
         _write_private(nodes_json, document)
         print_summary(document, nodes_json, time.monotonic() - started)

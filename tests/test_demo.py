@@ -32,10 +32,18 @@ EXPECTED_ROLES = {
 ALL_SCOPES = {
     "referentials:read", "referentials:write", "directory:search", "directory:manage", "contacts:read",
     "contacts:write", "consent:manage", "ticketing:write", "indicators:aggregate", "federation:sync",
-    "clients:manage", "journal:read", "policies:manage",
+    "clients:manage", "journal:read", "policies:manage", "webhooks:manage",
 }  # fmt: skip
 READ_SCOPES = {"referentials:read", "directory:search", "contacts:read", "indicators:aggregate", "federation:sync",
                "journal:read"}  # fmt: skip
+
+
+#: The scopes a member's client gets on the other nodes, by the member's role (federation.membership).
+PEER_SCOPES = {
+    "registry": "federation:sync referentials:read directory:search",
+    "ministry": "indicators:aggregate",
+    "structure": "federation:sync",
+}
 
 
 def scopes_of(node: dict[str, Any]) -> set[str]:
@@ -61,12 +69,13 @@ def check_clients(name: str, node: dict[str, Any]) -> None:
             assert client["client_secret"] is None
         else:
             assert len(client["client_secret"]) >= 43  # 256 bits, base64url
-    # every peer node may sync, with its own key (no shared secret between nodes)
+    # every other member of the federation has a client here, from the registry's signed member list:
+    # its base URL as client_id, its own key (no shared secret between nodes), scopes by its roles
     peers = [c for c in clients if c["token_endpoint_auth_method"] == "private_key_jwt"]
     assert len(peers) == len(EXPECTED_ROLES) - 1
     for peer in peers:
-        assert peer["scopes"] == "federation:sync"
-        assert peer["jwks_uri"].endswith("/.well-known/jwks.json")
+        assert peer["jwks_uri"] == peer["client_id"] + "/.well-known/jwks.json"
+        assert set(peer["scopes"].split()) in [set(scopes.split()) for scopes in PEER_SCOPES.values()], peer
 
 
 def check_token_flow(node: dict[str, Any]) -> None:
@@ -307,6 +316,87 @@ def check_consent_story(registry: dict[str, Any], structure: dict[str, Any], dem
     return refused_after
 
 
+def _search(http: httpx.Client, headers: dict[str, str], path: str, **params: str) -> dict[str, Any]:
+    answer = http.get(path, params={"purpose": "programming", **params}, headers=headers)
+    assert answer.status_code == 200, answer.text[:500]
+    body: dict[str, Any] = answer.json()
+    return body
+
+
+def _statuses(body: dict[str, Any]) -> dict[str, str]:
+    return {node["name"]: node["status"] for node in body["nodes"]}
+
+
+def _group(process: subprocess.Popen[bytes], name: str) -> int:
+    """The process group of a demo node's gunicorn (its master, a descendant of the demo)."""
+    for pid in descendants(process.pid):
+        with contextlib.suppress(OSError):
+            if f"scene-commune-{name}".encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
+                return os.getpgid(pid)
+    raise AssertionError(f"no gunicorn process for {name}")
+
+
+def check_federation_story(nodes: dict[str, dict[str, Any]], process: subprocess.Popen[bytes]) -> float:
+    """Issue 6 end to end; returns the seconds from a withdrawal at a structure to the person's absence
+    from the registry's search.
+
+    The demo joined every node to the registry and replicated the structures: a licensed professional
+    finds persons and the touring show from both structures, in index and live mode, with each node's
+    status; a frozen structure node leaves live search answering within its timeout, marked timeout."""
+    registry, structure_a = nodes["registry"], nodes["structure-a"]
+    origins = {nodes[name]["base_url"]: name for name in ("structure-a", "structure-b")}
+    with httpx.Client(base_url=registry["base_url"], timeout=30) as http:
+        pro = _person_token(http, registry, "pro-valide")  # terms accepted in check_policy_story
+        for mode in ("index", "live"):
+            persons = _search(http, pro, "/api/v1/directory/search", mode=mode)
+            assert {origins.get(r["origin"]) for r in persons["results"]} >= {"structure-a", "structure-b"}, mode
+            statuses = _statuses(persons)
+            assert statuses["structure-a"] == statuses["structure-b"] == "ok", statuses
+            shows = _search(http, pro, "/api/v1/referentials/search", type="production", q="vagues", mode=mode)
+            assert len(shows["results"]) == 1, shows["results"]
+            touring = shows["results"][0]
+            assert {origins.get(uri.split("/id/")[0]) for uri in touring["sources"]} == {"structure-a", "structure-b"}
+            assert {origins.get(p["origin"]) for p in touring["performances"]} == {"structure-a", "structure-b"}
+        # a structure node frozen mid-federation: live search answers within its timeout, naming it
+        group = _group(process, "structure-b")
+        os.killpg(group, signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            live = _search(http, pro, "/api/v1/directory/search", mode="live")
+            took = time.monotonic() - started
+        finally:
+            os.killpg(group, signal.SIGCONT)
+        assert _statuses(live)["structure-b"] == "timeout", live["nodes"]
+        assert _statuses(live)["structure-a"] == "ok", live["nodes"]
+        assert took < 3.0 * 1.1 + 1.0, took  # FEDERATION_SEARCH_TIMEOUT (3 s) + 10 %, + the request itself
+
+        # a withdrawal at the origin: the person leaves the registry's search within seconds
+        def from_a() -> list[str]:
+            body = _search(http, pro, "/api/v1/directory/search")
+            return [r["id"] for r in body["results"] if origins.get(r["origin"]) == "structure-a"]
+
+        published = from_a()
+        assert published
+    with httpx.Client(base_url=structure_a["base_url"], timeout=30) as origin:
+        tool = next(c for c in structure_a["clients"] if "consent:manage" in c["scopes"].split())
+        token = origin.post(
+            "/oauth/token",
+            data={"grant_type": "client_credentials", "scope": "consent:manage"},
+            auth=(tool["client_id"], tool["client_secret"]),
+        ).json()["access_token"]
+        bearer = {"Authorization": f"Bearer {token}"}
+        consents = origin.get("/api/v1/consents", params={"status": "given"}, headers=bearer).json()["results"]
+        consent = next(c for c in consents if c["target"] == published[0])
+        started = time.monotonic()
+        withdrawn = origin.post(f"/api/v1/consents/{consent['id']}/withdraw", json={}, headers=bearer)
+        assert withdrawn.status_code == 200, withdrawn.text
+    with httpx.Client(base_url=registry["base_url"], timeout=30) as http:
+        while published[0] in from_a():
+            assert time.monotonic() - started < 60, "still found on the registry a minute after its withdrawal"
+            time.sleep(0.05)
+        return time.monotonic() - started
+
+
 def free_port_block(size: int = 4) -> int:
     """The first of `size` consecutive free loopback ports."""
     for _ in range(50):
@@ -426,7 +516,7 @@ def test_demo_federation_runs_and_stops_cleanly(demo: Any) -> None:
     # the secrets in clear are kept (0600) for the next run
     kept = json.loads((demo_dir / "credentials.json").read_text())["clients"]
     assert {n: [c["client_id"] for c in cs] for n, cs in kept.items()} == {
-        n: [c["client_id"] for c in node["clients"]] for n, node in nodes.items()
+        n: [c["client_id"] for c in node["clients"] if not c.get("jwks_uri")] for n, node in nodes.items()
     }
 
     # a demo client gets a token over real HTTP and reads the API with it
@@ -438,6 +528,9 @@ def test_demo_federation_runs_and_stops_cleanly(demo: Any) -> None:
     # consent: directory, portal, withdrawal everywhere
     seconds = check_consent_story(nodes["registry"], nodes["structure-a"], demo_dir)
     print(f"withdrawal -> refusal at the origin: {seconds * 1000:.0f} ms")
+    # federation: membership, replication, federated search, a frozen node, a withdrawal everywhere
+    seconds = check_federation_story(nodes, process)
+    print(f"withdrawal at a structure -> absent from the registry's search: {seconds * 1000:.0f} ms")
 
     # every node answers over real HTTP with its own identity
     with httpx.Client(timeout=10) as client:

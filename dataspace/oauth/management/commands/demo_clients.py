@@ -68,10 +68,10 @@ def structure_clients() -> list[ClientSpec]:
         ),
         ClientSpec(
             "Outil d'administration de la structure",
-            ("clients:manage", "journal:read", "consent:manage", "policies:manage"),
+            ("clients:manage", "journal:read", "consent:manage", "policies:manage", "webhooks:manage"),
             kind=Client.Kind.DEPOSITOR,
-            description="Gère les clients OAuth et les politiques d'usage, consulte le journal, "
-            "enregistre les consentements.",
+            description="Gère les clients OAuth, les politiques d'usage et les abonnements webhook, consulte le "
+            "journal, enregistre les consentements.",
         ),
         ClientSpec(
             "Clé API personnelle — admin",
