@@ -16,7 +16,9 @@ CHROMIUM := /usr/bin/chromium
 # pytest-xdist: 2 processes on 2+ cores (measured faster once the suite passed a few seconds; see
 # docs/operations.md), none on a single core.
 TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); if [ $$n -ge 2 ]; then echo 2; else echo 0; fi)
-XDIST := $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS),)
+# --dist loadgroup: tests marked xdist_group (a real multi-process federation) share one worker, so
+# one cluster is started, not one per worker.
+XDIST := $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadgroup,)
 NO_BROWSER_NOTICE := "!!!!! BROWSER TESTS NOT RUN: $(CHROMIUM) is missing. Install Debian's chromium (sudo apt-get install chromium) to run them. !!!!!"
 
 .PHONY: demo test bench lint setup clean-demo

@@ -850,10 +850,14 @@ def structure_peers() -> list[str]:
 
 
 def sync_all() -> dict[str, Any]:
-    """Pull every trusted structure member's feed, one after the other, and index this node's own
-    records; one failing member never stops the others (its error is in its answer)."""
+    """On the registry, pull every trusted structure member's feed, one after the other (one failing
+    member never stops the others: its error is in its answer); on every node, index its own records
+    (what live search reads). Only the registry replicates other nodes: structures never copy each
+    other's data."""
+    from federation.membership import is_registry
+
     results: list[dict[str, Any]] = []
-    for node in structure_peers():
+    for node in structure_peers() if is_registry() else []:
         try:
             results.append(sync_node(node))
         except Exception as exc:  # recorded by sync_node; the others still run

@@ -406,6 +406,8 @@ def federate(
     manage(supervisor, registry, envs[registry.name], demo_dir, "federation_approve", "--all")
     for node in NODES:
         manage(supervisor, node, envs[node.name], demo_dir, "federation_refresh")
+        if node is not registry:  # each node's own index, which live search reads
+            manage(supervisor, node, envs[node.name], demo_dir, "federation_sync", "--local")
     manage(supervisor, registry, envs[registry.name], demo_dir, "federation_sync")
     clients: dict[str, list[dict[str, Any]]] = {}
     for node in NODES:
@@ -489,7 +491,10 @@ def print_summary(document: dict[str, Any], nodes_json: Path, elapsed: float) ->
             lines.append(f"  {'':<12} client {client['client_id']} / {secret}  {client['scopes']}{who}")
         peers = [c["name"] for c in node["clients"] if c.get("jwks_uri")]
         if peers:
-            lines.append(f"  {'':<12} + {len(peers)} client(s) federation:sync des nœuds pairs (private_key_jwt)")
+            lines.append(
+                f"  {'':<12} + {len(peers)} client(s) des nœuds pairs, d'après la liste signée des membres "
+                "(private_key_jwt) / peer nodes' clients, from the signed member list"
+            )
     lines += [
         "",
         f"  Liste machine des nœuds / machine-readable node list (clients : nom, portées) : {nodes_json}",

@@ -746,3 +746,26 @@ def test_the_federation_sync_command(node: str) -> None:
     with pytest.raises(CommandError, match="Replication failed"):
         call_command("federation_sync", "--node", closed, stdout=StringIO())
     assert "PeerUnreachable" in SyncState.objects.get(node=closed).last_error
+
+
+# ---------------------------------------------------------------------------- who replicates whom
+
+
+@pytest.mark.django_db
+def test_only_the_registry_copies_other_nodes_every_node_indexes_its_own(settings: Any, structure: Any) -> None:
+    from federation.models import Peer
+
+    unreachable = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    Peer.objects.create(base_url=unreachable, name="structure-x", roles=["structure"], jwks={"keys": []}, kids=[])
+    VenueFactory(owner=structure)
+    settings.NODE_ROLES = ["structure"]
+    outcome = replication.sync_all()
+    assert outcome["nodes"] == []  # a structure never copies another structure's data
+    assert not SyncState.objects.filter(node=unreachable).exists()
+    assert outcome["local"]["status"] == "ok", outcome["local"]
+    assert IndexedRecord.objects.filter(origin=settings.NODE_BASE_URL.rstrip("/"), record_type="venue").exists()
+    settings.NODE_ROLES = ["registry"]
+    outcome = replication.sync_all()
+    assert [result["node"] for result in outcome["nodes"]] == [unreachable]
+    assert outcome["nodes"][0]["status"] == "error"  # tried, failed, recorded
+    assert SyncState.objects.get(node=unreachable).last_error
