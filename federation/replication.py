@@ -875,7 +875,7 @@ def local_entries(changes: Sequence[Change]) -> list[dict[str, Any]]:
     from rest_framework.utils.encoders import JSONEncoder
 
     from dataspace.records import services
-    from dataspace.records.api.serializers import api_representations, represent
+    from dataspace.records.api.serializers import current_representations
     from policies.models import HiddenRecord
 
     hidden: set[tuple[str, uuid.UUID]] = set()
@@ -883,18 +883,11 @@ def local_entries(changes: Sequence[Change]) -> list[dict[str, Any]]:
     if ids:
         hidden = set(HiddenRecord.objects.filter(target_id__in=ids).values_list("target_type", "target_id"))
     visible = [change for change in changes if (change.record_type, change.record_id) not in hidden]
-    sources = api_representations()
-    querysets = {name: source.queryset for name, source in sources.items() if source.queryset is not None}
-    records = services.load_current_records(visible, querysets)
-    by_type: dict[str, list[Any]] = defaultdict(list)
-    for (record_type, _pk), record in records.items():
-        by_type[record_type].append(record)
-    representations: dict[tuple[str, Any], dict[str, Any]] = {}
-    for record_type, instances in by_type.items():
-        source = sources.get(record_type)
-        serializer_class = source.serializer_class if source is not None else None
-        for pk, data in represent(instances, serializer_class, None).items():
-            representations[(record_type, pk)] = json.loads(json.dumps(data, cls=JSONEncoder))
+    # the feed's own representations (same querysets and serializers), as the JSON the feed sends
+    representations = {
+        key: json.loads(json.dumps(data, cls=JSONEncoder))
+        for key, data in current_representations(visible, None).items()
+    }
     return [
         services.change_entry(
             change, representations.get((change.record_type, change.record_id)) if change.op == "upsert" else None

@@ -5,9 +5,11 @@ The feed embeds each record's current public representation, the same one the AP
   `dataspace.referentials.api.serializers` (or `dataspace.directory.api.entry_serializers`, whose
   directory entries show only their consented fields) when that mapping exists, else from the viewset
   routed for the type in `dataspace.referentials.api.urls.ROUTES`;
-- the queryset comes from that viewset too (its joins and prefetches keep the feed at one query
-  per record type, whatever the page size; its visibility filtering is not used: the feed applies
-  `is_public` itself).
+- the queryset comes from that viewset too: its `feed_queryset` when it has one (only the joins
+  and id-only prefetches the serializer reads, no ordering), else its `queryset` (the API's joins
+  and prefetches, more than the feed needs). Either keeps the feed at one query per record type
+  plus its prefetches, whatever the page size, and gives the same representations; its visibility
+  filtering is not used: the feed applies `is_public` itself.
 For a type the API does not serve (yet), `plain_representation` gives the model's own fields as
 plain JSON, relations as UUIDs.
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import uuid
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import import_module
@@ -26,7 +29,8 @@ from django.db import models
 from django.db.models import QuerySet
 from rest_framework.request import Request
 
-from dataspace.records.models import Record
+from dataspace.records import services
+from dataspace.records.models import Change, Record
 
 #: Modules whose `SERIALIZERS_BY_TYPE` (record type → serializer) the feed uses. A record type with
 #: personal data (a directory entry: only its consented fields) must be listed here, never left to
@@ -51,17 +55,24 @@ def _module_attribute(module_name: str, attribute: str) -> Any:
     return getattr(module, attribute, None)
 
 
-def api_representations() -> dict[str, ApiRepresentation]:
-    """The API's serializer and queryset for each record type it serves."""
+def api_representations(*, lean: bool = True) -> dict[str, ApiRepresentation]:
+    """The API's serializer for each record type it serves, and the queryset the feed loads it from.
+
+    `lean` (the feed's): the viewset's `feed_queryset` when it has one; False: the viewset's own
+    `queryset` (the API's joins), which gives the same representations with more queries and rows
+    (tests/records/test_feed_querysets.py compares the two).
+    """
     found: dict[str, ApiRepresentation] = {}
     routes = _module_attribute("dataspace.referentials.api.urls", "ROUTES") or []
     for _prefix, viewset in routes:
         queryset = getattr(viewset, "queryset", None)
         if queryset is None:
             continue
+        feed_queryset = getattr(viewset, "feed_queryset", None) if lean else None
         record_type = getattr(queryset.model, "record_type", "")
         if record_type:
-            found[record_type] = ApiRepresentation(getattr(viewset, "serializer_class", None), queryset.all())
+            chosen = feed_queryset if feed_queryset is not None else queryset
+            found[record_type] = ApiRepresentation(getattr(viewset, "serializer_class", None), chosen.all())
     for module_name in _SERIALIZER_MODULES:
         by_type = _module_attribute(module_name, "SERIALIZERS_BY_TYPE")
         if isinstance(by_type, Mapping):
@@ -110,3 +121,26 @@ def represent(
     if many_to_many:
         models.prefetch_related_objects(list(records), *many_to_many)
     return {record.pk: plain_representation(record) for record in records}
+
+
+def current_representations(
+    changes: Sequence[Change],
+    request: Request | None,
+    sources: Mapping[str, ApiRepresentation] | None = None,
+) -> dict[tuple[str, uuid.UUID], dict[str, Any]]:
+    """The current representation of each record upserted in `changes` that may leave the node, by
+    (record type, primary key): one query per record type plus its queryset's prefetches, whatever
+    the number of changes. `sources`: `api_representations()` unless given."""
+    if sources is None:
+        sources = api_representations()
+    querysets = {name: source.queryset for name, source in sources.items() if source.queryset is not None}
+    by_type: dict[str, list[Record]] = defaultdict(list)
+    for (record_type, _pk), record in services.load_current_records(changes, querysets).items():
+        by_type[record_type].append(record)
+    representations: dict[tuple[str, uuid.UUID], dict[str, Any]] = {}
+    for record_type, instances in by_type.items():
+        source = sources.get(record_type)
+        serializer_class = source.serializer_class if source is not None else None
+        for pk, data in represent(instances, serializer_class, request).items():
+            representations[(record_type, pk)] = data
+    return representations

@@ -22,8 +22,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from dataspace.records import services
-from dataspace.records.api.serializers import api_representations, represent
-from dataspace.records.models import Record
+from dataspace.records.api.serializers import current_representations
 
 
 def _parse_limit(raw: str | None) -> int:
@@ -145,18 +144,7 @@ class ChangeFeedView(APIView):
         except services.InvalidCursor as exc:
             raise ValidationError({"since": [str(exc)]}) from None
         changes = _agreed_changes(request, _visible_changes(request, page.changes))
-        sources = api_representations()
-        querysets = {name: source.queryset for name, source in sources.items() if source.queryset is not None}
-        records = services.load_current_records(changes, querysets)
-        by_type: dict[str, list[Record]] = defaultdict(list)
-        for (record_type, _pk), record in records.items():
-            by_type[record_type].append(record)
-        representations: dict[tuple[str, Any], dict[str, Any]] = {}
-        for record_type, instances in by_type.items():
-            source = sources.get(record_type)
-            serializer_class = source.serializer_class if source is not None else None
-            for pk, data in represent(instances, serializer_class, request).items():
-                representations[(record_type, pk)] = data
+        representations = current_representations(changes, request)
         body = {
             "changes": [
                 services.change_entry(

@@ -1,8 +1,9 @@
 """REST API of the referentials: /api/v1/<plural>/ (DESIGN.md §4).
 
 Views are thin: querysets (with the joins and prefetches that keep list query counts flat in the
-page size), filters, and the renderings. Rules live in `services`, validation in the serializers
-(which call the model's own rules), the JSON-LD mapping in `dataspace.referentials.jsonld`.
+page size; the change feed's leaner ones in `feed_queryset`), filters, and the renderings. Rules
+live in `services`, validation in the serializers (which call the model's own rules), the JSON-LD
+mapping in `dataspace.referentials.jsonld`.
 
 Renderings: JSON by default; JSON-LD on `Accept: application/ld+json` (or `?format=jsonld`);
 CSV with `?format=csv&fields=a,b`. A CSV export without `cursor`/`page_size` is the whole
@@ -15,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar, cast
 
-from django.db.models import Q, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
@@ -163,6 +164,13 @@ class ReferentialViewSet(
     #: filtered or searched with them only matches rows whose related records are `embeddable`.
     probing_params: ClassVar[frozenset[str]] = frozenset()
     probed_relations: ClassVar[dict[str, type[Any]]] = {}
+    #: The change feed's queryset of this type (`dataspace.records.api.serializers.api_representations`):
+    #: what `serializer_class` reads and nothing more — a join only for a relation it reads through
+    #: (`hall.venue_id`), id-only prefetches of the id lists it emits, no ordering (the feed places
+    #: each record by its change). Same representations as `queryset`, fewer queries and rows; a
+    #: serializer reading more must widen it (tests/records/test_feed_querysets.py compares the two).
+    #: None: the feed loads from `queryset`.
+    feed_queryset: ClassVar[QuerySet[Any] | None] = None
 
     # ------------------------------------------------------------------ renderings
 
@@ -394,12 +402,36 @@ def embeddable(subject: Any, model: type[Any], index: enforcement.pdp.PolicyInde
     return cast(QuerySet[Any], model._default_manager.filter(condition))
 
 
+# ---------------------------------------------------------------------------- the change feed's querysets
+
+
+def _unordered(model: type[Any]) -> QuerySet[Any]:
+    """Every row of `model`, no join, no ordering: a feed queryset whose serializer reads only the
+    record's own columns (a related record's id is its foreign key column)."""
+    return cast(QuerySet[Any], model._default_manager.order_by())
+
+
+def _joined_only(model: type[Any], relation: str, *fields: str) -> QuerySet[Any]:
+    """`model`'s rows whole, with the one-to-one or foreign-key `relation` joined for its primary key
+    and `fields` only (`hall.venue_id`), no ordering."""
+    own = [field.name for field in model._meta.concrete_fields]
+    return _unordered(model).select_related(relation).only(*own, *(f"{relation}__{name}" for name in fields))
+
+
+def _ids_of(relation: str, model: type[Any], *links: str) -> Prefetch:
+    """A prefetch of `relation` loading the related records' ids only (and `links`, the foreign key
+    back to the prefetching record of a reverse relation), in their model's own order: the order of
+    the id list the serializer emits."""
+    return Prefetch(relation, queryset=model._default_manager.only("id", *links))
+
+
 # ---------------------------------------------------------------------------- the ten collections
 
 
 @documented("organisations", s.OrganisationSerializer)
 class OrganisationViewSet(ReferentialViewSet):
     queryset = Organisation.objects.select_related("owner")
+    feed_queryset = _unordered(Organisation)
     serializer_class = s.OrganisationSerializer
     filterset_class = f.OrganisationFilter
     search_fields = ["name", "legal_name", "city", "siret"]
@@ -411,6 +443,7 @@ class OrganisationViewSet(ReferentialViewSet):
 @documented("venues", s.VenueSerializer)
 class VenueViewSet(ReferentialViewSet):
     queryset = Venue.objects.select_related("owner", "operator").prefetch_related("halls")
+    feed_queryset = _unordered(Venue).prefetch_related(_ids_of("halls", Hall, "venue"))
     serializer_class = s.VenueSerializer
     filterset_class = f.VenueFilter
     search_fields = ["name", "city", "street_address"]
@@ -432,6 +465,7 @@ class VenueViewSet(ReferentialViewSet):
 @documented("halls", s.HallSerializer)
 class HallViewSet(ReferentialViewSet):
     queryset = Hall.objects.select_related("owner", "venue", "technical_sheet")
+    feed_queryset = _joined_only(Hall, "technical_sheet", "hall")  # a reverse one-to-one: its key is on the sheet
     serializer_class = s.HallSerializer
     filterset_class = f.HallFilter
     search_fields = ["name", "venue__name", "venue__city"]
@@ -453,6 +487,7 @@ class HallViewSet(ReferentialViewSet):
 @documented("technical sheets", s.TechnicalSheetSerializer)
 class TechnicalSheetViewSet(ReferentialViewSet):
     queryset = TechnicalSheet.objects.select_related("owner", "hall")
+    feed_queryset = _joined_only(TechnicalSheet, "hall", "venue")
     serializer_class = s.TechnicalSheetSerializer
     filterset_class = f.TechnicalSheetFilter
     search_fields = ["hall__name", "hall__venue__name", "notes", "floor", "get_in"]
@@ -497,6 +532,7 @@ class TechnicalSheetViewSet(ReferentialViewSet):
 @documented("persons", s.PersonSerializer)
 class PersonViewSet(ReferentialViewSet):
     queryset = Person.objects.select_related("owner")
+    feed_queryset = _unordered(Person)
     serializer_class = s.PersonSerializer
     filterset_class = f.PersonFilter
     search_fields = ["given_name", "family_name"]
@@ -508,6 +544,7 @@ class PersonViewSet(ReferentialViewSet):
 @documented("works", s.WorkSerializer)
 class WorkViewSet(ReferentialViewSet):
     queryset = Work.objects.select_related("owner").prefetch_related("contributions__person")
+    feed_queryset = _unordered(Work).prefetch_related(_ids_of("contributions", Contribution, "work"))
     serializer_class = s.WorkSerializer
     filterset_class = f.WorkFilter
     search_fields = ["title", "original_title", "description"]
@@ -520,6 +557,12 @@ class WorkViewSet(ReferentialViewSet):
 class ProductionViewSet(ReferentialViewSet):
     queryset = Production.objects.select_related("owner", "producer", "original_production").prefetch_related(
         "works", "coproducers", "revivals", "contributions__person"
+    )
+    feed_queryset = _unordered(Production).prefetch_related(
+        _ids_of("works", Work),
+        _ids_of("coproducers", Organisation),
+        _ids_of("revivals", Production, "original_production"),
+        _ids_of("contributions", Contribution, "production"),
     )
     serializer_class = s.ProductionSerializer
     filterset_class = f.ProductionFilter
@@ -543,6 +586,7 @@ class ProductionViewSet(ReferentialViewSet):
 @documented("contributions", s.ContributionSerializer)
 class ContributionViewSet(ReferentialViewSet):
     queryset = Contribution.objects.select_related("owner", "person", "production", "work")
+    feed_queryset = _unordered(Contribution)
     serializer_class = s.ContributionSerializer
     filterset_class = f.ContributionFilter
     search_fields = ["person__given_name", "person__family_name", "role_label", "character"]
@@ -556,6 +600,7 @@ class ContributionViewSet(ReferentialViewSet):
 @documented("seasons and festival editions", s.SeasonSerializer)
 class SeasonViewSet(ReferentialViewSet):
     queryset = Season.objects.select_related("owner", "organiser")
+    feed_queryset = _unordered(Season)
     serializer_class = s.SeasonSerializer
     filterset_class = f.SeasonFilter
     search_fields = ["name"]
@@ -571,6 +616,7 @@ class PerformanceViewSet(ReferentialViewSet):
     queryset = Performance.objects.select_related(
         "owner", "production", "hall", "hall__venue", "season"
     ).prefetch_related("production__works")
+    feed_queryset = _joined_only(Performance, "hall", "venue")
     serializer_class = s.PerformanceSerializer
     filterset_class = f.PerformanceFilter
     search_fields = ["production__title", "hall__name", "hall__venue__name", "hall__venue__city"]
