@@ -136,6 +136,8 @@ if profile == "registry":
 call_command("seed_demo_consents", profile=profile)
 if profile.startswith("structure"):
     call_command("seed_demo_ticketing", profile=profile, until="season-end")
+if profile == "ministry":
+    call_command("seed_indicator_catalogue")
 call_command("demo_clients", credentials=credentials, node=profile, output=clients_out, peer=peers)
 """
 

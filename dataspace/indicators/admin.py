@@ -3,12 +3,16 @@
 Figures are deposited by ticketing software (API) or imported (CSV): the admin shows them and lets
 the structure's editors delete a wrong row or prepare the quarter's declaration from a selection.
 Declarations are approved here (action « Approuver »), by an administrator of the structure only.
+On a ministry node, the indicator catalogue: a version is published here and never edited afterwards
+(only activated or deactivated); a new version starts from an existing one.
 """
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -16,8 +20,8 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
-from dataspace.indicators import declarations, services
-from dataspace.indicators.models import Declaration, TicketingFigures
+from dataspace.indicators import catalogue, declarations, services
+from dataspace.indicators.models import Declaration, IndicatorDefinition, TicketingFigures
 
 
 class _ScopedAdmin(admin.ModelAdmin):
@@ -207,3 +211,134 @@ class DeclarationAdmin(_ScopedAdmin):
                 self.message_user(
                     request, _("%(declaration)s approuvée.") % {"declaration": declaration}, messages.SUCCESS
                 )
+
+
+# ---------------------------------------------------------------------------- indicator catalogue (ministry node)
+
+
+class IndicatorDefinitionForm(forms.ModelForm):
+    """A new version: dimensions as checkboxes, the computation as JSON (validated by the model)."""
+
+    dimensions = forms.MultipleChoiceField(
+        label=_("dimensions autorisées"),
+        choices=[(name, label) for name, label in catalogue.DIMENSION_LABELS.items()],
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+    )
+
+    class Meta:
+        model = IndicatorDefinition
+        fields = ("code", "label", "definition", "unit", "period_rule", "dimensions", "computation", "change_note")
+        help_texts = {
+            "computation": _(
+                'Somme : {"op": "sum", "measure": "attendance"} ; rapport : {"op": "ratio", "num": "receipts", '
+                '"den": "paying_tickets", "decimals": 2} ; part en pour cent : {"op": "share", "num": "attendance", '
+                '"den": "capacity", "decimals": 1}. Mesures : %(measures)s.'
+            )
+            % {"measures": ", ".join(catalogue.MEASURE_LABELS)},
+        }
+
+
+@admin.register(IndicatorDefinition)
+class IndicatorDefinitionAdmin(admin.ModelAdmin):
+    form = IndicatorDefinitionForm
+    list_display = ("code", "version", "label", "unit", "period_rule", "active", "current_display", "created_at")
+    list_filter = ("active", "unit", "period_rule", "code")
+    search_fields = ("code", "label")
+    ordering = ("code", "-version")
+    actions = ["activate", "deactivate"]
+    _SHOWN = (
+        "code",
+        "version",
+        "label",
+        "definition",
+        "unit",
+        "period_rule",
+        "dimensions_display",
+        "computation",
+        "change_note",
+        "created_at",
+        "created_by",
+        "updated_at",
+        "new_version_link",
+    )
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return catalogue.is_ministry_node() and super().has_module_permission(request)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return catalogue.is_ministry_node() and super().has_view_permission(request, obj)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return catalogue.is_ministry_node() and super().has_add_permission(request)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return catalogue.is_ministry_node() and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # versions are kept: published figures name the version they used
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is None:
+            return IndicatorDefinitionForm.Meta.fields
+        return ("active", *self._SHOWN)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return () if obj is None else self._SHOWN
+
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
+        """`?from=<id>`: a new version starts from that one."""
+        initial: dict[str, Any] = super().get_changeform_initial_data(request)
+        initial.pop("from", None)
+        source_id = _uuid(request.GET.get("from"))
+        source = IndicatorDefinition.objects.filter(pk=source_id).first() if source_id else None
+        if source is not None:
+            for name in IndicatorDefinitionForm.Meta.fields:
+                initial[name] = getattr(source, name)
+            initial["change_note"] = ""
+        return initial
+
+    def save_model(self, request: HttpRequest, obj: IndicatorDefinition, form: Any, change: bool) -> None:
+        if change:
+            obj.save(update_fields=["active"])
+            return
+        obj.created_by = request.user.get_username()
+        obj.save()
+
+    @admin.display(description=_("courante"), boolean=True)
+    def current_display(self, obj: IndicatorDefinition) -> bool:
+        current = catalogue.current_definition(obj.code)
+        return current is not None and current.pk == obj.pk
+
+    @admin.display(description=_("dimensions autorisées"))
+    def dimensions_display(self, obj: IndicatorDefinition) -> str:
+        return ", ".join(str(catalogue.DIMENSION_LABELS.get(name, name)) for name in obj.dimensions) or "—"
+
+    @admin.display(description=_("nouvelle version"))
+    def new_version_link(self, obj: IndicatorDefinition) -> str:
+        url = reverse("admin:indicators_indicatordefinition_add") + f"?from={obj.pk}"
+        return format_html('<a href="{}">{}</a>', url, _("Publier une nouvelle version à partir de celle-ci"))
+
+    @admin.action(description=_("Activer les versions sélectionnées"))
+    def activate(self, request: HttpRequest, queryset: QuerySet[IndicatorDefinition]) -> None:
+        self._set_active(request, queryset, True)
+
+    @admin.action(description=_("Désactiver les versions sélectionnées (la courante devient la plus haute active)"))
+    def deactivate(self, request: HttpRequest, queryset: QuerySet[IndicatorDefinition]) -> None:
+        self._set_active(request, queryset, False)
+
+    def _set_active(self, request: HttpRequest, queryset: QuerySet[IndicatorDefinition], active: bool) -> None:
+        changed = 0
+        for definition in queryset:
+            if definition.active != active:
+                definition.active = active
+                definition.save(update_fields=["active"])
+                changed += 1
+        self.message_user(request, _("%(count)s version(s) modifiée(s).") % {"count": changed}, messages.SUCCESS)
+
+
+def _uuid(text: str | None) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(text))
+    except ValueError:
+        return None

@@ -20,6 +20,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, ClassVar
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -235,3 +236,121 @@ class Declaration(models.Model):
     @property
     def filename(self) -> str:
         return f"sibil-{self.quarter}-{str(self.owner_id)[:8]}.csv"
+
+
+class IndicatorDefinition(models.Model):
+    """One version of an indicator of the ministry's catalogue (`dataspace.indicators.catalogue`).
+
+    A definition says what an indicator is (French label and definition text), its unit, its period
+    rule, the dimensions it may be broken down by, and its computation: a small declarative spec
+    over the additive measures of `local_aggregate` (`{"op": "sum", "measure": m}`,
+    `{"op": "ratio", "num": m, "den": m, "decimals": 2}` or `{"op": "share", "num": m, "den": m,
+    "decimals": 1}`, the share in per cent). `clean()` validates and normalises it.
+
+    Versions are never rewritten: (code, version) is unique, and once saved only `active` (and
+    `updated_at`) may change — anything else raises ValidationError; a change of meaning is a new
+    version (`catalogue.publish_definition`). The *current* definition of a code is its highest
+    active version. Versions are never deleted (published figures name the version they used).
+    """
+
+    class Unit(models.TextChoices):
+        TICKETS = "tickets", _("entrées (billets)")
+        PERFORMANCES = "performances", _("représentations")
+        EUROS = "euros", _("euros (€)")
+        EUROS_PER_TICKET = "euros_per_ticket", _("euros par billet payant")
+        PERCENT = "percent", _("pour cent (%)")
+
+    class PeriodRule(models.TextChoices):
+        MONTH = "month", _("mois civil de la première représentation")
+        QUARTER = "quarter", _("trimestre civil de la première représentation")
+
+    #: Fields a saved version never changes.
+    FROZEN_FIELDS: ClassVar[tuple[str, ...]] = (
+        "code",
+        "version",
+        "label",
+        "definition",
+        "unit",
+        "period_rule",
+        "dimensions",
+        "computation",
+        "change_note",
+        "created_at",
+        "created_by",
+    )
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    code = models.SlugField(
+        _("code"),
+        max_length=50,
+        allow_unicode=False,
+        help_text=_("Identifiant stable de l'indicateur, commun à toutes ses versions (par exemple fill_rate)."),
+    )
+    version = models.PositiveIntegerField(_("version"), default=0, editable=False)
+    label = models.CharField(_("libellé"), max_length=200)
+    definition = models.TextField(_("définition"))
+    unit = models.CharField(_("unité"), max_length=20, choices=Unit.choices)
+    period_rule = models.CharField(_("règle de période"), max_length=10, choices=PeriodRule.choices)
+    dimensions = models.JSONField(
+        _("dimensions autorisées"), default=list, blank=True, help_text=_("Ventilations permises pour cet indicateur.")
+    )
+    computation = models.JSONField(_("calcul"))
+    active = models.BooleanField(
+        _("active"),
+        default=True,
+        help_text=_("Une version désactivée n'est plus proposée ; la version courante est la plus haute active."),
+    )
+    change_note = models.TextField(_("note de version"), blank=True, help_text=_("Ce qui change dans cette version."))
+    created_at = models.DateTimeField(_("publiée le"), auto_now_add=True)
+    created_by = models.CharField(_("publiée par"), max_length=200, blank=True)
+    updated_at = models.DateTimeField(_("modifiée le"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("définition d'indicateur")
+        verbose_name_plural = _("catalogue des indicateurs")
+        ordering = ["code", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["code", "version"], name="indicator_code_version_unique"),
+            models.CheckConstraint(condition=Q(version__gte=1), name="indicator_version_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} v{self.version} — {self.label}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self._state.adding:
+            if not self.version:
+                self.version = IndicatorDefinition.next_version(self.code)
+        else:
+            stored = IndicatorDefinition.objects.filter(pk=self.pk).values(*self.FROZEN_FIELDS).first()
+            if stored is not None:
+                changed = [name for name in self.FROZEN_FIELDS if stored[name] != getattr(self, name)]
+                if changed:
+                    message = _("une version publiée ne change pas : publiez une nouvelle version.")
+                    raise ValidationError({name: [message] for name in changed})
+        super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        """Validate and normalise a new version (errors name the fields, in French); a published
+        version is frozen and not validated again."""
+        from dataspace.indicators.catalogue import check_definition
+
+        if not self._state.adding:
+            return
+        normalised = check_definition(
+            {
+                "code": self.code,
+                "unit": self.unit,
+                "period_rule": self.period_rule,
+                "dimensions": self.dimensions,
+                "computation": self.computation,
+            }
+        )
+        self.dimensions = normalised["dimensions"]
+        self.computation = normalised["computation"]
+
+    @staticmethod
+    def next_version(code: str) -> int:
+        """The number the next version of `code` gets (1 for a new code)."""
+        latest = IndicatorDefinition.objects.filter(code=code).aggregate(latest=models.Max("version"))["latest"]
+        return int(latest or 0) + 1

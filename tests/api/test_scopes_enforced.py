@@ -75,8 +75,10 @@ def test_write_needs_the_write_scope(bearer_client: Any) -> None:
 def test_only_the_programme_opts_into_anonymous_reads() -> None:
     """`public_read` is opt-in: only the referentials (with their context and root), the policy
     profile and templates (public vocabulary), the registry's terms of use, the DCAT catalog and
-    the signed member list (both public by the federation protocol) take it."""
+    the signed member list (both public by the federation protocol) and the indicator catalogue
+    (public vocabulary of the ministry node) take it."""
     from dataspace.directory.api.views import TermsView
+    from dataspace.indicators.api.catalogue import IndicatorCatalogueView
     from dataspace.referentials.api.urls import ScopedAPIRootView
     from dataspace.referentials.api.views import JSONLDContextView
     from federation.api.catalog import CatalogView
@@ -95,6 +97,7 @@ def test_only_the_programme_opts_into_anonymous_reads() -> None:
         TermsView,
         CatalogView,
         MembersView,
+        IndicatorCatalogueView,
     }
     assert public == expected, sorted(view.__name__ for view in public ^ expected)
     assert not any(getattr(view, "public_read", False) for view in api_views - expected)

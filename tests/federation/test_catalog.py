@@ -38,10 +38,15 @@ def _no_network(monkeypatch: Any) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _fresh_catalog_cache() -> None:
-    from django.core.cache import cache
+def _fresh_catalog_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cache namespace of its own per test (test databases reuse change numbers, hence cache keys).
+    Not `cache.clear()`: on Redis it flushes the database that the other xdist worker's tests use
+    (the portal's throttle counters)."""
+    import uuid
 
-    cache.clear()
+    from federation import catalog
+
+    monkeypatch.setattr(catalog, "_CACHE_PREFIX", f"federation:catalog:test-{uuid.uuid4().hex}")
 
 
 def graph_of(response: Any) -> Graph:

@@ -1,10 +1,10 @@
 """/api/v1/ routes of this app: /ticketing/figures/, /ticketing/figures/import, /ticketing/declarations/
-(a trailing slash is optional)."""
+(a trailing slash is optional), /indicators/catalogue (ministry node, public)."""
 
 from django.urls import URLPattern, URLResolver, path
 from rest_framework import routers
 
-from dataspace.indicators.api import views
+from dataspace.indicators.api import catalogue, views
 
 router = routers.SimpleRouter()
 router.trailing_slash = "/?"
@@ -17,5 +17,6 @@ urlpatterns: list[URLPattern | URLResolver] = [
         views.FiguresImportViewSet.as_view({"post": "create"}),
         name="ticketing-figures-import",
     ),
+    path("indicators/catalogue", catalogue.IndicatorCatalogueView.as_view(), name="indicators-catalogue"),
     *router.urls,
 ]

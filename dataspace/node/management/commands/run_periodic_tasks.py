@@ -48,7 +48,6 @@ def run_due(entries: list[Scheduled], now: float, *, out: Any = None) -> int:
         if entry.due > now:
             continue
         entry.due = now + entry.every
-        close_old_connections()
         try:
             current_app.tasks[entry.task].apply(throw=True)
         except Exception:  # noqa: BLE001 - a failing task must not stop the others
@@ -91,6 +90,7 @@ class Command(BaseCommand):
         if stop.wait(options["first_delay"]):
             return
         while not stop.is_set():
+            close_old_connections()  # a long-lived process: drop connections the database closed
             run_due(entries, time.monotonic(), out=self.stderr)
             next_due = min((entry.due for entry in entries), default=time.monotonic() + 60)
             stop.wait(max(0.5, next_due - time.monotonic()))
