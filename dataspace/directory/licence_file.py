@@ -20,6 +20,7 @@ from typing import Any
 from django.utils.translation import gettext as _
 
 from dataspace.directory.models import LICENCE_NUMBER_RE, Licence
+from dataspace.textfiles import NotText, decode_text
 
 #: Our field -> the ministry's column (matched case-insensitively; other columns are ignored).
 COLUMNS: dict[str, str] = {
@@ -237,20 +238,15 @@ def parse_row(cells: dict[str, str]) -> dict[str, Any]:
 
 def decode(data: bytes) -> str:
     """UTF-8 (BOM or not), else Windows-1252 / Latin-1; refuses content that is not text."""
-    for encoding in ("utf-8-sig", "cp1252", "latin-1"):
-        try:
-            text = data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-        break
-    if any(ord(ch) < 32 and ch not in "\t\r\n" for ch in text[:65536]):
+    try:
+        return decode_text(data)
+    except NotText:
         raise LicenceFileError(
             _(
                 "le fichier n'est pas un texte lisible (contenu binaire : un fichier ZIP ou Excel ?) ; "
                 "attendu : le CSV du ministère, séparé par « ; », en UTF-8 ou Latin-1"
             )
-        )
-    return text
+        ) from None
 
 
 def parse_licence_text(text: str) -> LicenceFile:

@@ -33,6 +33,8 @@ from dataclasses import dataclass
 
 from django.utils.translation import gettext as _
 
+from dataspace.textfiles import NotText, decode_text
+
 #: Our field -> the header names accepted for it (compared folded: lower case, no accents).
 COLUMNS: dict[str, tuple[str, ...]] = {
     "external_id": ("external_id", "identifiant_billetterie", "id_billetterie"),
@@ -82,21 +84,15 @@ def decode(data: bytes) -> str:
             _("le fichier dépasse %(size)s Mo : découpez-le (par trimestre, par exemple)")
             % {"size": MAX_FILE_BYTES // (1024 * 1024)}
         )
-    text = ""
-    for encoding in ("utf-8-sig", "cp1252", "latin-1"):
-        try:
-            text = data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-        break
-    if any(ord(ch) < 32 and ch not in "\t\r\n" for ch in text[:65536]):
+    try:
+        return decode_text(data)
+    except NotText:
         raise TicketingFileError(
             _(
                 "le fichier n'est pas un texte lisible (contenu binaire : un fichier Excel ?) ; "
                 "attendu : un CSV séparé par « ; » ou « , », en UTF-8 ou Latin-1"
             )
-        )
-    return text
+        ) from None
 
 
 def _delimiter(header: str) -> str:
