@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
@@ -173,3 +174,14 @@ def sync_client(bearer_client: Any) -> APIClient:
 
 # A real Celery worker for the tests marked `worker` (started only when REDIS_URL is set).
 pytest_plugins = ["tests.plugins.celery_worker"]
+
+
+def fresh_throttles(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Throttle counters of this test's own (new key namespaces). Not `cache.clear()`: on Redis it
+    flushes the counters of the tests the other xdist worker is running at the same moment."""
+    from dataspace.consent import portal
+    from dataspace.node import throttling
+
+    run = uuid.uuid4().hex
+    monkeypatch.setattr(portal, "_THROTTLE_PREFIX", f"portal-link:test-{run}")
+    monkeypatch.setattr(throttling, "_PREFIX", f"login-throttle:test-{run}")

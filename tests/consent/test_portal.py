@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from django.contrib.auth import get_user_model
 from django.core import mail
-from django.core.cache import cache
 from django.test import Client
 from django.utils import timezone
 
@@ -18,7 +17,7 @@ from dataspace.audit.models import JournalEntry
 from dataspace.audit.services import Actor, journal
 from dataspace.consent import portal
 from dataspace.consent.models import ConsentEvent, ConsentRecord, LoginLink
-from tests.conftest import node_signing_key
+from tests.conftest import fresh_throttles, node_signing_key
 from tests.factories import OrganisationFactory
 
 pytestmark = pytest.mark.django_db
@@ -28,12 +27,12 @@ LINK = re.compile(r"https?://[^\s]+(/moi/lien/[A-Za-z0-9_-]+)")
 
 
 @pytest.fixture(autouse=True)
-def _portal_settings(settings: Any) -> None:
+def _portal_settings(settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     settings.PORTAL_LINK_MINUTES = 15
     settings.PORTAL_LINK_REQUESTS_PER_EMAIL = 5
     settings.PORTAL_LINK_REQUESTS_PER_ADDRESS = 20
-    cache.clear()  # the throttle's counters
+    fresh_throttles(monkeypatch)
 
 
 # ---------------------------------------------------------------------------- setting up persons

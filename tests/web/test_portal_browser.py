@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 from django.core import mail
-from django.core.cache import cache
 from django.utils import timezone
 
 from dataspace.node.services import initialise_node
+from tests.conftest import fresh_throttles
 from tests.web.test_policy_pages_browser import screenshot
 
 pytestmark = pytest.mark.browser
@@ -28,12 +28,12 @@ LINK = re.compile(r"https?://[^\s]+(/moi/lien/[A-Za-z0-9_-]+)")
 
 
 @pytest.fixture
-def portal_node(transactional_db: Any, settings: Any) -> None:
+def portal_node(transactional_db: Any, settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     settings.NODE_ROLES = ["structure"]
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     settings.PORTAL_LINK_MINUTES = 15
     initialise_node()
-    cache.clear()
+    fresh_throttles(monkeypatch)  # not cache.clear(): it would flush the other xdist worker's counters
     mail.outbox = []
 
 
