@@ -5,6 +5,7 @@ lease per member, push notices, read-only replicas (409)."""
 from __future__ import annotations
 
 import datetime as dt
+import time
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
@@ -623,6 +624,19 @@ def test_a_member_is_pulled_page_by_page_then_follows_changes_and_deletions(node
     assert (third["status"], third["upserted"], third["deleted"]) == ("ok", 0, 0)
 
 
+def settled_fetch(base_url: str, params: dict[str, str]) -> httpx.Response:
+    """Fetch a page, then wait until the live server's thread has left its transaction: on SQLite,
+    pytest-django's live server shares this thread's in-memory connection, and the next page's
+    transaction must not start inside the server's (a test-harness race, not the code's)."""
+    from django.db import connection
+
+    response = replication.fetch_changes(base_url, params)
+    deadline = time.monotonic() + 5
+    while connection.in_atomic_block and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return response
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_pull_interrupted_by_the_network_resumes_from_its_cursor(node: str) -> None:
     venues = published_venues(6)
@@ -632,7 +646,7 @@ def test_a_pull_interrupted_by_the_network_resumes_from_its_cursor(node: str) ->
         seen.append(params.get("since", ""))
         if len(seen) == 2:
             raise node_client.PeerUnreachable(base_url, "connexion coupée (panne injectée)")
-        return replication.fetch_changes(base_url, params)
+        return settled_fetch(base_url, params)
 
     broken = replication.sync_node(node, fetch=flaky, limit=2)
 
@@ -651,7 +665,7 @@ def test_a_pull_interrupted_by_the_network_resumes_from_its_cursor(node: str) ->
 
     assert seen[0] == resumed_from  # …but it started where the last run stopped
     assert resumed["status"] == "error"
-    final = replication.sync_node(node, limit=2)
+    final = replication.sync_node(node, fetch=settled_fetch, limit=2)
     assert final["status"] == "ok"
     assert uris(node, "venue") == {v.uri for v in venues}
     assert SyncState.objects.get(node=node).last_error == ""
