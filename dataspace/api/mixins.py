@@ -81,6 +81,15 @@ def tombstone_document(change: Any) -> dict[str, Any]:
     return change_entry(change, None)
 
 
+def conditional_read(request: Request, instance: Any, serialize: Any) -> Response:
+    """A record's answer with its ETag, or 304 when `If-None-Match` already names it (`serialize`
+    builds the body only when one is sent)."""
+    etag = record_etag(instance)
+    if if_none_match_hits(request.headers.get("If-None-Match"), etag):
+        return Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
+    return Response(serialize(instance), headers={"ETag": etag})
+
+
 class ReplicaReadOnly(Conflict):
     """409: the record is a read-only replica; only its origin node writes it."""
 
@@ -207,12 +216,8 @@ class ConditionalRecordMixin(ReplicaReadOnlyMixin):
 
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         instance = self.get_object()
-        etag = record_etag(instance)
-        if if_none_match_hits(request.headers.get("If-None-Match"), etag):
-            return Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
         self.rendered_objects = [instance]
-        serializer = self.get_serializer(instance)  # type: ignore[attr-defined]
-        return Response(serializer.data, headers={"ETag": etag})
+        return conditional_read(request, instance, lambda obj: self.get_serializer(obj).data)  # type: ignore[attr-defined]
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         serializer = self.get_serializer(data=request.data)  # type: ignore[attr-defined]

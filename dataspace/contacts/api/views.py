@@ -34,8 +34,8 @@ from dataspace.api.mixins import (
     CSVColumnsMixin,
     IdempotentCreateMixin,
     JSONErrorsMixin,
+    conditional_read,
     if_match_fails,
-    if_none_match_hits,
     record_etag,
 )
 from dataspace.api.permissions import ScopePermission, ensure_may_write_owner
@@ -157,11 +157,7 @@ class _ContactViewSetBase(CSVColumnsMixin, viewsets.ModelViewSet):
         return self._listed(self.filter_queryset(self.get_queryset()), s.ContactSerializer, "contacts")
 
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        instance = self.get_object()
-        etag = record_etag(instance)
-        if if_none_match_hits(request.headers.get("If-None-Match"), etag):
-            return Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
-        return Response(self.get_serializer(instance).data, headers={"ETag": etag})
+        return conditional_read(request, self.get_object(), lambda obj: self.get_serializer(obj).data)
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         serializer = self.get_serializer(data=request.data)
