@@ -211,6 +211,10 @@ FEDERATION_CLOCK_SKEW = env_int("FEDERATION_CLOCK_SKEW", 30, minimum=0)
 FEDERATION_SYNC_INTERVAL = env_int("FEDERATION_SYNC_INTERVAL", 60, minimum=5)
 # Per-node timeout of a live federated search (seconds, may be fractional).
 FEDERATION_SEARCH_TIMEOUT = env_float("FEDERATION_SEARCH_TIMEOUT", 3.0)
+# Aggregation campaigns (ministry node, issue 7): seconds a structure node has to answer, and how
+# many nodes are asked at once by the campaign task (threads overlapping the network waits).
+INDICATORS_CAMPAIGN_TIMEOUT = env_float("INDICATORS_CAMPAIGN_TIMEOUT", 10.0)
+INDICATORS_CAMPAIGN_CONCURRENCY = env_int("INDICATORS_CAMPAIGN_CONCURRENCY", 32, minimum=1)
 CELERY_BEAT_SCHEDULE["refresh-members"] = {
     "task": "federation.tasks.refresh_members",
     "schedule": float(FEDERATION_MEMBERS_REFRESH),

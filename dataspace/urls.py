@@ -14,6 +14,7 @@ urlpatterns = [
     path("", include("dataspace.consent.urls")),
     path("", include("policies.urls")),
     path("", include("federation.web.urls")),
+    path("", include("dataspace.indicators.web.urls")),
     path("api/v1/", include("dataspace.api.urls")),
     path("feeds/", include("dataspace.referentials.feeds_urls")),
     path("id/", include("dataspace.records.id_urls")),

@@ -39,7 +39,7 @@ logger = logging.getLogger("federation.notices")
 Handler = Callable[[dict[str, Any], SignedPeer], "str | None"]
 
 #: Modules that register handlers when imported (a missing one is skipped).
-HANDLER_MODULES = ("federation.replication", "federation.membership")
+HANDLER_MODULES = ("federation.replication", "federation.membership", "dataspace.indicators.campaigns")
 
 _handlers: dict[str, Handler] = {}
 _loaded = False

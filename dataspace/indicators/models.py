@@ -23,6 +23,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 CENT = Decimal("0.01")
@@ -354,3 +355,187 @@ class IndicatorDefinition(models.Model):
         """The number the next version of `code` gets (1 for a new code)."""
         latest = IndicatorDefinition.objects.filter(code=code).aggregate(latest=models.Max("version"))["latest"]
         return int(latest or 0) + 1
+
+
+# ---------------------------------------------------------------------------- campaigns (issue 7)
+#
+# Structure nodes: `AggregationRequest` (one campaign's request and exactly what this node answered)
+# and `StandingApproval` (a structure answers the ministry's requests without being asked each time).
+# Ministry node: `Campaign` (indicators × period × dimensions) and `CampaignNode` (one structure
+# node's part: state, the signed partial it returned). See docs/indicators.md, "Campaigns".
+
+
+class StandingApproval(models.Model):
+    """(structure node) A structure's standing approval: the ministry's aggregation requests are
+    answered for this structure without asking its administrator each time, until revoked or
+    `valid_until` (included)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(
+        "referentials.Organisation",
+        on_delete=models.CASCADE,
+        related_name="standing_aggregation_approvals",
+        verbose_name=_("structure"),
+    )
+    #: The ministry node it is given to (base URL); empty: any node the federation lists as ministry.
+    ministry = models.URLField(_("nœud du ministère"), max_length=300, blank=True)
+    valid_until = models.DateField(_("valable jusqu'au"), null=True, blank=True)
+    note = models.CharField(_("note"), max_length=300, blank=True)
+    created_at = models.DateTimeField(_("donnée le"), default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("donnée par"),
+    )
+    revoked_at = models.DateTimeField(_("révoquée le"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("approbation permanente (agrégats)")
+        verbose_name_plural = _("approbations permanentes (agrégats)")
+        ordering = ["owner__name", "-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.owner} → {self.ministry or _('ministère')}"
+
+
+class AggregationRequest(models.Model):
+    """(structure node) One campaign's aggregation request from the ministry, and what left.
+
+    `pending` (computed, waiting for an administrator: `partial` is exactly what would leave) →
+    `approved` (frozen; sent at the ministry's next ask) → `sent`; or `refused`. With a standing
+    approval of every structure counted, the request goes straight to `sent`. The ministry asking
+    again for the same campaign gets the same `partial` (never recomputed once approved).
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("en attente d'approbation")
+        APPROVED = "approved", _("approuvée (envoi au prochain appel)")
+        SENT = "sent", _("envoyée")
+        REFUSED = "refused", _("refusée")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    ministry = models.URLField(_("nœud du ministère"), max_length=300)
+    campaign = models.UUIDField(_("campagne"))
+    title = models.CharField(_("intitulé"), max_length=200, blank=True)
+    #: The request as received (period, dimensions, measures, indicators).
+    request = models.JSONField(_("demande"), default=dict)
+    #: SHA-256 of what is asked (period, dimensions, measures): a changed request is a new one.
+    fingerprint = models.CharField(_("empreinte"), max_length=64)
+    #: The partial document this node answers (exactly what leaves), once computed.
+    partial = models.JSONField(_("agrégats envoyés"), null=True, blank=True)
+    #: Structures counted: [{"id", "uri", "name", "approval": "standing" | "request"}].
+    structures = models.JSONField(_("structures comptées"), default=list, blank=True)
+    #: Structures left out and why: [{"id", "name", "reason"}] (policy, agreement, refusal).
+    excluded = models.JSONField(_("structures non comptées"), default=list, blank=True)
+    state = models.CharField(_("état"), max_length=10, choices=State.choices, default=State.PENDING)
+    received_at = models.DateTimeField(_("reçue le"), default=timezone.now)
+    asks = models.PositiveIntegerField(_("appels reçus"), default=1)
+    decided_at = models.DateTimeField(_("décidée le"), null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("décidée par"),
+    )
+    sent_at = models.DateTimeField(_("envoyée le"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("demande d'agrégats du ministère")
+        verbose_name_plural = _("demandes d'agrégats du ministère")
+        ordering = ["-received_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["ministry", "campaign"], name="one_request_per_campaign"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.title or self.campaign} ({self.get_state_display()})"
+
+
+class Campaign(models.Model):
+    """(ministry node) An aggregation campaign: indicators × period × dimensions over the structure
+    nodes of the federation. `draft` → `running` → `done` (every node answered) or `partial`
+    (finished with nodes missing: re-running asks only those)."""
+
+    class State(models.TextChoices):
+        DRAFT = "draft", _("prête à lancer")
+        RUNNING = "running", _("en cours")
+        DONE = "done", _("terminée")
+        PARTIAL = "partial", _("terminée, nœuds manquants")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    title = models.CharField(_("intitulé"), max_length=200)
+    #: [{"code", "version"}]: the catalogue versions the campaign computes (frozen at creation).
+    indicators = models.JSONField(_("indicateurs"), default=list)
+    period_start = models.DateField(_("début de la période"))
+    period_end = models.DateField(_("fin de la période"))
+    dimensions = models.JSONField(_("dimensions"), default=list, blank=True)
+    state = models.CharField(_("état"), max_length=10, choices=State.choices, default=State.DRAFT)
+    created_at = models.DateTimeField(_("créée le"), default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("créée par"),
+    )
+    launched_at = models.DateTimeField(_("lancée le"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("terminée le"), null=True, blank=True)
+    runs = models.PositiveIntegerField(_("exécutions"), default=0)
+    #: When a run took the campaign (a lease: a second run does not start while this is recent).
+    running_since = models.DateTimeField(_("exécution en cours depuis"), null=True, blank=True)
+    #: The published tables (after statistical secrecy), as `campaigns.publish` writes them.
+    results = models.JSONField(_("résultats publiés"), null=True, blank=True)
+    published_at = models.DateTimeField(_("publiés le"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("campagne d'indicateurs")
+        verbose_name_plural = _("campagnes d'indicateurs")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class CampaignNode(models.Model):
+    """(ministry node) One structure node's part in a campaign."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("en attente")
+        ASKED = "asked", _("interrogé")
+        ANSWERED = "answered", _("a répondu")
+        AWAITING = "awaiting", _("en attente d'approbation par la structure")
+        REFUSED = "refused", _("refus")
+        TIMEOUT = "timeout", _("délai dépassé")
+        ERROR = "error", _("erreur")
+
+    id = models.BigAutoField(primary_key=True)
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="nodes", verbose_name=_("campagne"))
+    node = models.URLField(_("nœud"), max_length=300)
+    name = models.CharField(_("nom"), max_length=100, blank=True)
+    state = models.CharField(_("état"), max_length=10, choices=State.choices, default=State.PENDING)
+    detail = models.TextField(_("détail"), blank=True)
+    attempts = models.PositiveIntegerField(_("essais"), default=0)
+    asked_at = models.DateTimeField(_("interrogé le"), null=True, blank=True)
+    answered_at = models.DateTimeField(_("réponse le"), null=True, blank=True)
+    elapsed_ms = models.PositiveIntegerField(_("durée (ms)"), null=True, blank=True)
+    #: The partial the node returned (its answer's body), kept as received.
+    partial = models.JSONField(_("agrégats reçus"), null=True, blank=True)
+    #: When the node computed its partial (the partial's `as_of`).
+    as_of = models.DateTimeField(_("données au"), null=True, blank=True)
+    #: The answer's RFC 9421 proof: Signature-Input, Signature, Content-Digest as received.
+    signature = models.JSONField(_("signature de la réponse"), default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("nœud d'une campagne")
+        verbose_name_plural = _("nœuds d'une campagne")
+        ordering = ["campaign", "name", "node"]
+        constraints = [models.UniqueConstraint(fields=["campaign", "node"], name="one_part_per_node")]
+
+    def __str__(self) -> str:
+        return f"{self.name or self.node} — {self.get_state_display()}"

@@ -1,10 +1,12 @@
 """/api/v1/ routes of this app: /ticketing/figures/, /ticketing/figures/import, /ticketing/declarations/
-(a trailing slash is optional), /indicators/catalogue (ministry node, public)."""
+(a trailing slash is optional), /indicators/catalogue (ministry node, public),
+/indicators/aggregates (structure node: a ministry campaign's signed request), /indicators/campaigns/<id>
+(ministry node: progress and results)."""
 
 from django.urls import URLPattern, URLResolver, path
 from rest_framework import routers
 
-from dataspace.indicators.api import catalogue, views
+from dataspace.indicators.api import aggregates, campaigns, catalogue, views
 
 router = routers.SimpleRouter()
 router.trailing_slash = "/?"
@@ -18,5 +20,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
         name="ticketing-figures-import",
     ),
     path("indicators/catalogue", catalogue.IndicatorCatalogueView.as_view(), name="indicators-catalogue"),
+    path("indicators/aggregates", aggregates.AggregatesView.as_view(), name="indicators-aggregates"),
+    path("indicators/campaigns/<uuid:pk>", campaigns.CampaignDetailView.as_view(), name="indicators-campaign"),
     *router.urls,
 ]
