@@ -26,6 +26,14 @@ ACTION_LABELS: dict[str, Promise] = {
     "hide_partners": _("partenaires d'une fiche masquée"),
     "unhide": _("fin du masquage d'une fiche"),
     "approve": _("approbation d'une déclaration"),
+    "indicators.aggregate_answered": _("réponse à une demande d'agrégats du ministère"),
+    "indicators.aggregate_approved": _("approbation d'agrégats pour le ministère"),
+    "indicators.aggregate_refused": _("refus d'agrégats pour le ministère"),
+    "indicators.standing_approval_given": _("approbation permanente des agrégats donnée"),
+    "indicators.standing_approval_revoked": _("approbation permanente des agrégats révoquée"),
+    "indicators.campaign_launched": _("lancement d'une campagne d'indicateurs"),
+    "indicators.campaign_rerun": _("relance d'une campagne d'indicateurs (nœuds manquants)"),
+    "indicators.campaign_published": _("publication des résultats d'une campagne"),
 }
 
 #: The purpose vocabulary (policies.language.PURPOSES).

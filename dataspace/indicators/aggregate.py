@@ -19,13 +19,19 @@ Measures: `figures` (rows), `performances`, `young_audience_performances`,
 capacity, the average price receipts / paying_tickets).
 
 One SQL query grouped by structure and cell; the rest is a pass over the groups in Python.
+
+For the campaigns: `aggregate_per_owner` gives the same cells split per structure (each
+structure's own contribution, from the same query), and `combine_cells` combines cell documents of
+disjoint sets of structures (values and contributors summed, the largest contribution kept), which
+is how a node's partial is made from its structures' contributions and how the ministry adds the
+partials of several nodes.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -120,6 +126,67 @@ class _Cell:
             "largest": {m: max((c[m] for c in contributions), default=_zero(m)) for m in MEASURES},
         }
 
+    def owner_document(self, owner_id: uuid.UUID) -> dict[str, Any]:
+        """The cell as one structure alone makes it (contributors 1, largest = its values)."""
+        mine = self.per_owner[owner_id]
+        return {"values": dict(mine), "contributors": 1, "largest": dict(mine)}
+
+
+def zero_document(measures: Sequence[str] = MEASURES) -> dict[str, Any]:
+    """A cell nobody contributes to (every measure 0)."""
+    return {
+        "values": {m: _zero(m) for m in measures},
+        "contributors": 0,
+        "largest": {m: _zero(m) for m in measures},
+    }
+
+
+def cell_sort_key(key: Iterable[Any]) -> tuple[tuple[bool, str], ...]:
+    """The order of cells: by their dimension values in order, an unknown value (None) last."""
+    return tuple((value is None, value or "") for value in key)
+
+
+def combine_cells(documents: Iterable[Mapping[str, Any]], measures: Sequence[str] = MEASURES) -> dict[str, Any]:
+    """Cell documents of disjoint sets of structures combined into one: each measure summed, the
+    contributors summed, each measure's largest contribution the largest of theirs.
+
+    Values may be numbers or their JSON form (amounts as "1234.50" strings); the result holds int
+    counts and Decimal amounts (two decimals). A measure missing from a document counts as 0. No
+    document: the zero cell. Correct only when no structure is in two of the documents.
+    """
+    combined = zero_document(measures)
+    for document in documents:
+        values, largest = document.get("values", {}), document.get("largest", {})
+        combined["contributors"] += int(document.get("contributors", 0))
+        for measure in measures:
+            combined["values"][measure] += _number(measure, values.get(measure))
+            combined["largest"][measure] = max(combined["largest"][measure], _number(measure, largest.get(measure)))
+    return combined
+
+
+def _period_cells(
+    period_start: dt.date,
+    period_end: dt.date,
+    names: list[str],
+    owner_ids: Iterable[uuid.UUID] | None,
+) -> tuple[list[tuple[tuple[Any, ...], _Cell]], _Cell]:
+    """The cells of the period (sorted by key) and the total, each with its per-structure sums."""
+    if period_end < period_start:
+        raise AggregateError(f"the period ends ({period_end}) before it starts ({period_start})")
+    queryset = TicketingFigures.objects.filter(Q(first_date__gte=period_start) & Q(first_date__lte=period_end))
+    if owner_ids is not None:
+        queryset = queryset.filter(owner_id__in=list(owner_ids))
+    columns = {f"dim_{name}": DIMENSIONS[name] for name in names}
+    groups = queryset.annotate(**columns).values("owner_id", *columns).annotate(**_SUMS).order_by()
+    cells: dict[tuple[Any, ...], _Cell] = {}
+    total = _Cell()
+    for group in groups:
+        key = tuple(_dimension_value(name, group[f"dim_{name}"]) for name in names)
+        values = {measure: _number(measure, group[measure]) for measure in MEASURES}
+        cells.setdefault(key, _Cell()).add(group["owner_id"], values)
+        total.add(group["owner_id"], values)
+    return sorted(cells.items(), key=lambda item: cell_sort_key(item[0])), total
+
 
 def local_aggregate(
     period_start: dt.date,
@@ -137,21 +204,7 @@ def local_aggregate(
     for an unknown dimension or a period that ends before it starts.
     """
     names = check_dimensions(dimensions)
-    if period_end < period_start:
-        raise AggregateError(f"the period ends ({period_end}) before it starts ({period_start})")
-    queryset = TicketingFigures.objects.filter(Q(first_date__gte=period_start) & Q(first_date__lte=period_end))
-    if owner_ids is not None:
-        queryset = queryset.filter(owner_id__in=list(owner_ids))
-    columns = {f"dim_{name}": DIMENSIONS[name] for name in names}
-    groups = queryset.annotate(**columns).values("owner_id", *columns).annotate(**_SUMS).order_by()
-    cells: dict[tuple[Any, ...], _Cell] = {}
-    total = _Cell()
-    for group in groups:
-        key = tuple(_dimension_value(name, group[f"dim_{name}"]) for name in names)
-        values = {measure: _number(measure, group[measure]) for measure in MEASURES}
-        cells.setdefault(key, _Cell()).add(group["owner_id"], values)
-        total.add(group["owner_id"], values)
-    ordered = sorted(cells.items(), key=lambda item: tuple((value is None, value or "") for value in item[0]))
+    ordered, total = _period_cells(period_start, period_end, names, owner_ids)
     return {
         "period": {"start": period_start.isoformat(), "end": period_end.isoformat()},
         "dimensions": names,
@@ -159,3 +212,28 @@ def local_aggregate(
         "cells": [{"key": dict(zip(names, key, strict=True)), **cell.document()} for key, cell in ordered],
         "total": total.document(),
     }
+
+
+def aggregate_per_owner(
+    period_start: dt.date,
+    period_end: dt.date,
+    dimensions: list[str],
+    *,
+    owner_ids: Iterable[uuid.UUID] | None = None,
+) -> dict[uuid.UUID, dict[str, Any]]:
+    """The cells of `local_aggregate` split per structure, from the same single query.
+
+    Returns `{owner_id: {"cells": [...], "total": {...}}}` for each structure with figures in the
+    period (and among `owner_ids` when given): its own cells, shaped and sorted like
+    `local_aggregate`'s, each with `contributors` 1 and `largest` equal to its values. Combining
+    every structure's cells of one key with `combine_cells` gives `local_aggregate`'s cell.
+    """
+    names = check_dimensions(dimensions)
+    ordered, total = _period_cells(period_start, period_end, names, owner_ids)
+    per_owner: dict[uuid.UUID, dict[str, Any]] = {
+        owner: {"cells": [], "total": total.owner_document(owner)} for owner in total.per_owner
+    }
+    for key, cell in ordered:
+        for owner in cell.per_owner:
+            per_owner[owner]["cells"].append({"key": dict(zip(names, key, strict=True)), **cell.owner_document(owner)})
+    return per_owner

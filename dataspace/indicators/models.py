@@ -370,6 +370,9 @@ class StandingApproval(models.Model):
     answered for this structure without asking its administrator each time, until revoked or
     `valid_until` (included)."""
 
+    #: Code of standing approvals in the journal (not a shared record).
+    record_type: ClassVar[str] = "standing_approval"
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     owner = models.ForeignKey(
         "referentials.Organisation",
@@ -409,6 +412,9 @@ class AggregationRequest(models.Model):
     approval of every structure counted, the request goes straight to `sent`. The ministry asking
     again for the same campaign gets the same `partial` (never recomputed once approved).
     """
+
+    #: Code of aggregation requests in the journal (not a shared record).
+    record_type: ClassVar[str] = "aggregation_request"
 
     class State(models.TextChoices):
         PENDING = "pending", _("en attente d'approbation")
@@ -460,6 +466,9 @@ class Campaign(models.Model):
     """(ministry node) An aggregation campaign: indicators × period × dimensions over the structure
     nodes of the federation. `draft` → `running` → `done` (every node answered) or `partial`
     (finished with nodes missing: re-running asks only those)."""
+
+    #: Code of campaigns in the journal (not a shared record).
+    record_type: ClassVar[str] = "indicator-campaign"
 
     class State(models.TextChoices):
         DRAFT = "draft", _("prête à lancer")

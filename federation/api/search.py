@@ -7,9 +7,10 @@
   (`not_licensed`, `licence_expired`, `terms_not_accepted`…).
 * `POST /api/v1/federation/search` — on every node: a registry's live fan-out. The request must be
   signed (RFC 9421) by a member with role registry (`request.signed_peer`, else 401
-  `signature_required` / 403 `registry_only`), carry that registry's bearer token with the scope of
-  the endpoint asked, and an `On-Behalf-Of` attestation (`federation.attestation`; missing 403
-  `on_behalf_of_required`, invalid 403 `invalid_attestation`) whose purpose is the one searched.
+  `signature_required` / 403 `registry_only`), carry that registry's bearer token
+  (`federation.api.peers.RegistryPeerPermission`) with the scope of the endpoint asked, and an
+  `On-Behalf-Of` attestation (`federation.attestation`; missing 403 `on_behalf_of_required`,
+  invalid 403 `invalid_attestation`) whose purpose is the one searched.
   Body `{"endpoint": "directory" | "referentials", "params": {...}}`; answer
   `{"results", "count", "next"}` over this node's own records under its own policies and the
   owners' data-sharing agreements with the registry.
@@ -31,10 +32,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from dataspace.api.auth import bearer_token, machine_client, person, token_client
+from dataspace.api.auth import bearer_token, token_client
 from dataspace.api.mixins import JSONErrorsMixin
 from dataspace.api.permissions import InsufficientScope
 from federation import search
+from federation.api.peers import RegistryPeerPermission
 from policies.enforcement import ON_BEHALF_OF_ATTR, subject_for_request
 from policies.language import PURPOSES
 
@@ -146,36 +148,6 @@ class ReferentialsSearchView(_SearchView):
 
 
 # ---------------------------------------------------------------------------- every node: the registry's fan-out
-
-
-class RegistryPeerPermission(permissions.BasePermission):
-    """A request signed by a member with role registry, with that registry's bearer token."""
-
-    def has_permission(self, request: Request, view: Any) -> bool:
-        peer = getattr(request._request, "signed_peer", None)
-        if peer is None:
-            raise exceptions.NotAuthenticated(
-                _("Requête signée (RFC 9421) d'un nœud membre exigée."), code="signature_required"
-            )
-        if "registry" not in tuple(peer.roles):
-            raise exceptions.PermissionDenied(
-                _("Seul le registre de la fédération interroge ce point d'accès."), code="registry_only"
-            )
-        if bearer_token(request) is None or machine_client(request) is None:
-            raise exceptions.NotAuthenticated(
-                _("Jeton d'accès du registre exigé (client_credentials, private_key_jwt)."), code="token_required"
-            )
-        from federation.outbox import node_from_jwks_uri
-
-        client = token_client(request)
-        node = node_from_jwks_uri(str(getattr(client, "jwks_uri", "") or ""))
-        if node.rstrip("/") != peer.base_url.rstrip("/"):
-            raise exceptions.PermissionDenied(
-                _("Le jeton n'appartient pas au nœud qui a signé la requête."), code="signature_required"
-            )
-        if person(request) is not None:  # pragma: no cover - a registry's token never acts for a person here
-            raise exceptions.PermissionDenied(code="registry_only")
-        return True
 
 
 class NodeSearchView(JSONErrorsMixin, APIView):
