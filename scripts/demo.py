@@ -124,6 +124,7 @@ SCRUBBED_ENV = (
 SETUP_SNIPPET = """
 import sys, django
 django.setup()
+from django.conf import settings
 from django.core.management import call_command
 profile, credentials, clients_out, peers = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
 call_command("migrate", interactive=False, verbosity=0)
@@ -135,9 +136,13 @@ if profile == "registry":
     call_command("demo_professionals", credentials=credentials, node=profile)
 call_command("seed_demo_consents", profile=profile)
 if profile.startswith("structure"):
-    call_command("seed_demo_ticketing", profile=profile, until="season-end")
+    # its figures and those of the three small structures it hosts; their agreements with the ministry
+    # and the standing approvals of its aggregation requests (structure-b's own: approved in the admin)
+    ministry = (settings.POLICY_MINISTRY_NODES or [""])[0]
+    call_command("seed_demo_ticketing", profile=profile, until="season-end", ministry=ministry)
 if profile == "ministry":
     call_command("seed_indicator_catalogue")
+    call_command("seed_demo_campaign")
 call_command("demo_clients", credentials=credentials, node=profile, output=clients_out, peer=peers)
 """
 
@@ -467,6 +472,19 @@ def nodes_document(
     }
 
 
+def indicator_lines(document: dict[str, Any]) -> list[str]:
+    """Where to try an aggregation campaign (the ministry's dashboard, structure-b's approval)."""
+    urls = {node["name"]: node["base_url"] for node in document["nodes"]}
+    if "ministry" not in urls or "structure-b" not in urls:
+        return []
+    return [
+        f"  Indicateurs / indicators : {urls['ministry']}/indicateurs/ (analyste) — campagne de démonstration prête "
+        "à lancer / demo campaign ready to launch; chaque nœud structure héberge 3 petites structures fictives",
+        f"  {'':<12} approbation / approval : {urls['structure-b']}/admin/ (admin, administrateur de la scène "
+        "nationale : la structure-b attend son accord à chaque campagne / structure-b waits for its approval)",
+    ]
+
+
 def print_summary(document: dict[str, Any], nodes_json: Path, elapsed: float) -> None:
     lines = [
         "",
@@ -503,6 +521,7 @@ def print_summary(document: dict[str, Any], nodes_json: Path, elapsed: float) ->
         "  Jeton / token : curl -u CLIENT_ID:SECRET -d grant_type=client_credentials <base_url>/oauth/token"
         "  (docs/oauth.md)",
         f"  Journaux / logs : {nodes_json.parent}/<nœud>/server.log",
+        *indicator_lines(document),
         "  Pages utiles / useful pages : /  /api/docs/  /.well-known/dataspace-node  /feeds/performances.ics",
         "  Tâches / tasks : "
         + (

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
@@ -21,6 +21,24 @@ KINDS = {
     "professional": {"is_staff": False, "is_superuser": False},
     "person": {"is_staff": False, "is_superuser": False},
 }
+
+#: Django permissions ("app_label.codename") each account kind gets: the ministry's analyst uses the
+#: indicators dashboard (/indicateurs/: read, create and launch campaigns).
+KIND_PERMISSIONS: dict[str, tuple[str, ...]] = {
+    "analyst": ("indicators.view_campaign", "indicators.add_campaign", "indicators.change_campaign"),
+}
+
+
+def kind_permissions(kind: str) -> list[Permission]:
+    """The permissions of KIND_PERMISSIONS[kind] (CommandError naming one that does not exist: not migrated)."""
+    permissions = []
+    for label in KIND_PERMISSIONS.get(kind, ()):
+        app_label, codename = label.split(".", 1)
+        permission = Permission.objects.filter(content_type__app_label=app_label, codename=codename).first()
+        if permission is None:
+            raise CommandError(f"permission {label} not found: run migrate first")
+        permissions.append(permission)
+    return permissions
 
 
 def demo_accounts(path: Path, node: str) -> list[dict[str, Any]]:
@@ -39,7 +57,8 @@ class Command(BaseCommand):
         "Create or update this node's demo accounts from a credentials file written by scripts/demo.py "
         '({"<node>": [{"username", "password", "kind"}, …]}, mode 0600). Kinds: staff (superuser of the '
         "node's admin; with a `structure`, that structure's administrator only), "
-        "analyst, professional, person; each non-staff account joins a group named after its "
+        "analyst (with the permissions of the indicators dashboard), professional, person; each non-staff "
+        "account joins a group named after its "
         "kind. Idempotent: existing accounts keep their id; passwords are reset to the file's only if they differ."
     )
 
@@ -69,6 +88,7 @@ class Command(BaseCommand):
                 if kind != "staff":
                     group, _ = Group.objects.get_or_create(name=kind)
                     user.groups.add(group)
+                user.user_permissions.add(*kind_permissions(kind))
                 if structure is not None:
                     StaffMembership.objects.update_or_create(
                         user=user, organisation=structure, defaults={"role": StaffMembership.Role.ADMINISTRATOR}
