@@ -84,9 +84,17 @@ class Reader:
 
     @property
     def is_ministry(self) -> bool:
+        """A node named by POLICY_MINISTRY_NODES, or a member that the federation's verified member
+        list gives the `ministry` role."""
+        from federation.models import Peer
         from policies.templates import ministry_nodes
 
-        return bool(self.node) and self.node in ministry_nodes()
+        if not self.node:
+            return False
+        if self.node in ministry_nodes():
+            return True
+        roles = Peer.objects.filter(base_url=self.node).values_list("roles", flat=True).first()
+        return "ministry" in (roles or ())
 
     def grantee_q(self) -> Q:
         """Agreements whose grantee is this reader."""
