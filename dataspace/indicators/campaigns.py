@@ -15,7 +15,8 @@ a crashed run's lease simply expires). It asks every node not ANSWERED in parall
 of `INDICATORS_CAMPAIGN_CONCURRENCY`; each node has `INDICATORS_CAMPAIGN_TIMEOUT` seconds, token
 included), writes each node's state from the calling thread as its answer arrives (SQLite has one
 writer; progress is visible while the run goes on), then publishes. The wire protocol is
-/work/notes/issue7.md §1: a signed POST to ``{node}/api/v1/indicators/aggregates`` through
+docs/indicators.md, "The campaign protocol": a signed POST to
+``{node}/api/v1/indicators/aggregates`` through
 `federation.client.NodeClient` (token of scope ``indicators:aggregate``, answer signature
 verified). 200 → ANSWERED (the partial, its `as_of`, and the answer's `Signature-Input`,
 `Signature`, `Content-Digest`); 202 → AWAITING; 403 → REFUSED; no answer in time → TIMEOUT;
@@ -44,7 +45,8 @@ node is scheduled on commit (`ask_campaign_node`: the Celery task with Redis, a 
 Celery runs eagerly, so that the sender's outbox is not kept waiting while the ministry calls it
 back), then the campaign is published again.
 
-Results (`Campaign.results`), as issue 7 §3 gives them: `computed_at`, `as_of` (the oldest
+Results (`Campaign.results`), as docs/indicators.md, "Published results", gives them:
+`computed_at`, `as_of` (the oldest
 partial's), `campaign`, `period`, `dimensions`, `nodes` {answered, total}, `provenance` (node,
 name, as_of, structures counted), `missing` (node, name, state, detail), `rules`, and per
 indicator `code`, `version`, `label`, `unit` ("count", "euros" or "percent"; `unit_label` is the
@@ -86,13 +88,14 @@ logger = logging.getLogger("dataspace.indicators.campaigns")
 
 #: The role of the nodes a campaign asks.
 STRUCTURE_ROLE = "structure"
-#: Where a structure node answers a campaign (issue 7 §1), and the scope of the ministry's token.
+#: Where a structure node answers a campaign (docs/indicators.md, "The campaign protocol"), and
+#: the scope of the ministry's token.
 AGGREGATES_PATH = "/api/v1/indicators/aggregates"
 AGGREGATE_SCOPE = "indicators:aggregate"
 #: The outbox notice of a structure node whose administrators have decided.
 APPROVED_NOTICE = "aggregate.approved"
 MAX_DIMENSIONS = 2
-#: A longer period is refused by the structure nodes (issue 7 §1).
+#: A longer period is refused by the structure nodes (docs/indicators.md, "The campaign protocol").
 MAX_PERIOD_DAYS = 366
 #: A run's lease lasts the per-node timeout plus this (seconds) after its last renewal.
 LEASE_MARGIN = 30.0
@@ -268,7 +271,7 @@ def measures_needed(definitions: Iterable[IndicatorDefinition]) -> list[str]:
 
 
 def request_body(campaign: Campaign) -> dict[str, Any]:
-    """What is POSTed to each structure node (issue 7 §1)."""
+    """What is POSTed to each structure node (docs/indicators.md, "The campaign protocol")."""
     definitions = definitions_of(campaign)
     return {
         "campaign": str(campaign.pk),
@@ -1084,7 +1087,8 @@ def _indicator(
 
 def publish(campaign: Campaign) -> dict[str, Any]:
     """Combine the ANSWERED partials, apply statistical secrecy, write `campaign.results` and
-    `published_at` (see the module docstring and issue 7 §3 for the document), journal it.
+    `published_at` (see the module docstring and docs/indicators.md, "Published results" for the
+    document), journal it.
     Idempotent: the same answered partials give the same tables."""
     now = timezone.now()
     definitions = definitions_of(campaign)

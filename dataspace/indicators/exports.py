@@ -1,6 +1,7 @@
 """A campaign's published tables laid out for people: the dashboard page, the CSV and the XLSX file.
 
-Everything here reads `Campaign.results` only (/work/notes/issue7.md §3: the tables as
+Everything here reads `Campaign.results` only (docs/indicators.md, "Published results": the
+tables as
 `campaigns.publish` wrote them, after statistical secrecy), plus the catalogue's definition of each
 indicator version for its wording — never a node's partial, never a row of figures. A cell whose
 status is not « publié » is shown by its marker (« s » secret primaire, « (s) » secret secondaire)
@@ -58,7 +59,8 @@ TOTAL_KEY: str = TOTAL.value
 MARKERS: dict[str, str] = {PRIMARY: "s", SECONDARY: "(s)"}
 #: An undefined value (a ratio over zero: n.d.).
 UNDEFINED = "—"
-#: Units of the results (issue 7 §3: "count", "euros", "percent") or of the catalogue, in euros and
+#: Units of the results (docs/indicators.md, "Published results": "count", "euros", "percent") or
+#: of the catalogue, in euros and
 #: in per cent.
 EURO_UNITS = frozenset({"euros", "euros_per_ticket"})
 PERCENT_UNIT = "percent"

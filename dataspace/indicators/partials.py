@@ -177,7 +177,7 @@ def _names(raw: Any, field: str, known: Sequence[str], errors: dict[str, list[st
 
 
 def parse_ask(body: Any) -> Ask:
-    """The ministry's request body, validated (issue 7 §1).
+    """The ministry's request body, validated (docs/indicators.md, "The campaign protocol").
 
     Raises ValidationError naming each faulty field: `campaign`, `title`, `period.start`,
     `period.end` (before the start, or more than 366 days), `dimensions` (unknown, repeated, more

@@ -82,7 +82,8 @@ def _wire(measure: str, value: Any) -> Any:
 def partial(
     campaign: Campaign, node: str, contributions: Contributions, *, as_of: str = "2026-11-30T16:20:00Z"
 ) -> dict[str, Any]:
-    """The partial a structure node answers for these structures' contributions (issue 7 §1)."""
+    """The partial a structure node answers for these structures' contributions
+    (docs/indicators.md, "The campaign protocol")."""
     dimensions = list(campaign.dimensions)
     measures = campaigns.measures_needed(campaigns.definitions_of(campaign))
     groupings = []

@@ -2,7 +2,8 @@
 
 Personas: the ministry's analyst (permission `indicators.view_campaign`), its campaign manager
 (`indicators.add_campaign` too), a signed-in person with neither, an anonymous visitor. Published
-results are written by hand following issue 7 §3, their cells computed by the real statistical
+results are written by hand following docs/indicators.md, "Published results", their cells
+computed by the real statistical
 secrecy (`secrecy.protect`) from figures the test knows: the hidden ones are the "secret numbers"
 that must appear nowhere — not in the page, not in the CSV, not in the XLSX.
 """
@@ -93,7 +94,8 @@ def outsider(ministry_node: None) -> Client:
 
 
 def protected(cells: dict[tuple[str, ...], tuple[int, int, int]]) -> tuple[list[dict[str, Any]], dict[Any, int]]:
-    """(the published cells of issue 7 §3 — values as strings, hidden ones null —, every cell's true
+    """(the published cells of docs/indicators.md, "Published results" — values as strings,
+    hidden ones null —, every cell's true
     value) for inner cells `key -> (value, contributors, largest)`; margins add up the cells."""
     figures = {key: secrecy.CellFigures(*numbers) for key, numbers in cells.items()}
     size = len(next(iter(cells)))

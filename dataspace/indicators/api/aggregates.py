@@ -1,4 +1,5 @@
-"""POST /api/v1/indicators/aggregates: this structure node's part of a ministry campaign (issue 7 §1).
+"""POST /api/v1/indicators/aggregates: this structure node's part of a ministry campaign
+(docs/indicators.md, "The campaign protocol").
 
 Only the ministry's node calls it: a request signed (RFC 9421) by a member whose roles include
 ``ministry``, with that node's bearer token carrying `indicators:aggregate`
