@@ -90,6 +90,15 @@ def forget_tokens() -> None:
         _tokens.clear()
 
 
+def forget_connections() -> None:
+    """Close this process's pooled HTTP connections (the next call opens new ones)."""
+    global _transport  # the process's connection pool
+    with _transport_lock:
+        if _transport is not None:
+            _transport.close()
+            _transport = None
+
+
 def _cached_token(base_url: str, scope: str) -> str | None:
     with _tokens_lock:
         entry = _tokens.get((base_url, scope))

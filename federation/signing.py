@@ -314,26 +314,54 @@ def sign_response(response: HttpResponse, request: HttpRequest) -> None:
     for name in list(response.headers):
         if name.lower() in _SIGNATURE_FIELDS:
             del response.headers[name]
-    covered = ["@status", "content-digest"]
-    if "Content-Type" in response.headers:
-        covered.append("content-type")
-    covered.append(f'"signature";req;key="{verified.label}"')
-    signed_request = _Request(method=str(request.method), url=target_uri(request), headers=dict(request.headers))
-    message = _Response(status_code=response.status_code, headers=response.headers, request=signed_request)
-    created = timezone.now().replace(microsecond=0)
     try:
-        _signer(node_key).sign(
-            message,
-            key_id=node_key.kid,
-            created=created,
-            expires=created + dt.timedelta(seconds=ttl()),
-            label=LABEL,
-            tag=TAG,
-            covered_component_ids=covered,
+        sign_response_headers(
+            response.headers,
+            status=response.status_code,
             body=bytes(response.content),
+            request_method=str(request.method),
+            request_url=target_uri(request),
+            request_headers=dict(request.headers),
+            request_label=verified.label,
+            key=node_key,
         )
     except HTTPMessageSignaturesException:
         logger.warning("signing: cannot sign the response to %s", request.path, exc_info=True)
+
+
+def sign_response_headers(
+    headers: Any,
+    *,
+    status: int,
+    body: bytes,
+    request_method: str,
+    request_url: str,
+    request_headers: Mapping[str, str],
+    request_label: str,
+    key: NodeKey,
+) -> None:
+    """Add `Content-Digest`, `Signature-Input` and `Signature` to a response's `headers` (a mutable
+    mapping) in place: signed with `key` over the status, the digest, the content type if any and
+    the request's signature `request_label` (``signature;req``). `sign_response` uses it for this
+    node's answers; a process answering as several nodes (the campaign benchmark's light peers)
+    passes each node's key."""
+    covered = ["@status", "content-digest"]
+    if "Content-Type" in headers:
+        covered.append("content-type")
+    covered.append(f'"signature";req;key="{request_label}"')
+    signed_request = _Request(method=request_method, url=request_url, headers=dict(request_headers))
+    message = _Response(status_code=status, headers=headers, request=signed_request)
+    created = timezone.now().replace(microsecond=0)
+    _signer(key).sign(
+        message,
+        key_id=key.kid,
+        created=created,
+        expires=created + dt.timedelta(seconds=ttl()),
+        label=LABEL,
+        tag=TAG,
+        covered_component_ids=covered,
+        body=body,
+    )
 
 
 # ---------------------------------------------------------------------------- verifying

@@ -56,7 +56,6 @@ status, reason}] sorted by `secrecy.sort_key`, "total" in a key for a margin.
 
 from __future__ import annotations
 
-import concurrent.futures
 import datetime as dt
 import logging
 import re
@@ -67,6 +66,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from itertools import combinations
+from queue import Empty, Queue
 from typing import Any
 
 from django.conf import settings
@@ -76,6 +76,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.dateparse import parse_date
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from dataspace.audit.services import Actor, journal
 from dataspace.indicators import catalogue, secrecy
@@ -550,7 +551,11 @@ def ask_node(base_url: str, body: Mapping[str, Any], *, timeout: float | None = 
         document = document if isinstance(document, dict) else {}
         pending = document.get("pending")
         if isinstance(pending, int) and not isinstance(pending, bool):
-            detail = _("En attente de l'approbation de %(count)s structure(s).") % {"count": pending}
+            detail = ngettext(
+                "En attente de l'approbation de %(count)s structure.",
+                "En attente de l'approbation de %(count)s structures.",
+                pending,
+            ) % {"count": pending}
         else:
             detail = _("En attente de l'approbation des structures.")
         if isinstance(document.get("detail"), str) and document["detail"]:
@@ -567,13 +572,28 @@ def ask_node(base_url: str, body: Mapping[str, Any], *, timeout: float | None = 
     return answer(State.ERROR, _("Réponse inattendue du nœud : %(detail)s") % {"detail": _body_detail(response)})
 
 
-def _ask_in_worker(base_url: str, body: Mapping[str, Any], timeout: float, starts: dict[str, float]) -> NodeAnswer:
-    """`ask_node` in a pool thread: notes when it started, closes the connections it opened."""
-    starts[_normalise(base_url)] = time.monotonic()
+def _ask_worker(
+    queue: Queue[str], answers: Queue[NodeAnswer], body: Mapping[str, Any], timeout: float, starts: dict[str, float]
+) -> None:
+    """A fan-out thread: ask nodes from `queue` until it is empty, put each answer on `answers`,
+    then close the database connections this thread opened (peer keys, nonces) — once, not after
+    every node: a new connection per node cost a few milliseconds each."""
     try:
-        return ask_node(base_url, body, timeout=timeout)
+        while True:
+            try:
+                node = queue.get_nowait()
+            except Empty:
+                return
+            starts[node] = time.monotonic()
+            try:
+                answer = ask_node(node, body, timeout=timeout)
+            except Exception as exc:  # noqa: BLE001 - ask_node never raises; belt and braces
+                answer = NodeAnswer(
+                    node, State.ERROR, 0, _("Erreur inattendue : %(detail)s") % {"detail": exc.__class__.__name__}
+                )
+            answers.put(answer)
     finally:
-        connections.close_all()  # this thread's own database connections (peer keys, nonces)
+        connections.close_all()
 
 
 # ---------------------------------------------------------------------------- checking a partial
@@ -811,11 +831,11 @@ def check_overlap(campaign: Campaign, node: str, structures: Iterable[str]) -> N
             )
 
 
-def record_answer(campaign_id: Any, answer: NodeAnswer) -> str:
+def record_answer(campaign_id: Any, answer: NodeAnswer, *, measures: Sequence[str] | None = None) -> str:
     """Write one node's answer (from the calling thread, one transaction) and return the node's
     state: a 200's partial is checked (`check_partial`, `check_overlap`) and the node is ANSWERED,
     or ERROR with the reason and nothing counted. An ANSWERED node is left as it is (one partial
-    per node: re-running never double counts)."""
+    per node: re-running never double counts). `measures`: the campaign's (computed once by a run)."""
     now = timezone.now()
     with transaction.atomic():
         campaign = Campaign.objects.select_for_update().get(pk=campaign_id)
@@ -827,7 +847,8 @@ def record_answer(campaign_id: Any, answer: NodeAnswer) -> str:
         row.partial, row.as_of, row.signature = None, None, {}
         row.state, row.detail = answer.state, answer.detail
         if answer.state == State.ANSWERED:
-            measures = measures_needed(definitions_of(campaign))
+            if measures is None:
+                measures = measures_needed(definitions_of(campaign))
             try:
                 as_of, _groupings = check_partial(answer.partial, campaign=campaign, node=row.node, measures=measures)
                 check_overlap(campaign, row.node, answer.partial["structures"])
@@ -891,45 +912,49 @@ def run_campaign(campaign_id: Any) -> dict[str, Any]:
 
 
 def _fan_out(campaign: Campaign, nodes: Sequence[str]) -> None:
-    """Ask the nodes in parallel; record each answer from this thread as it arrives; a node past
-    its time is recorded TIMEOUT and its thread abandoned (it stops at its own HTTP timeout)."""
+    """Ask the nodes in parallel (INDICATORS_CAMPAIGN_CONCURRENCY threads taking nodes from a
+    queue); record each answer from this thread as it arrives; a node past its time is recorded
+    TIMEOUT and its thread abandoned (it stops at its own HTTP timeout)."""
     body = request_body(campaign)
+    measures = measures_needed(definitions_of(campaign))
     timeout = float(settings.INDICATORS_CAMPAIGN_TIMEOUT)
     workers = max(1, min(int(settings.INDICATORS_CAMPAIGN_CONCURRENCY), len(nodes)))
+    queue: Queue[str] = Queue()
+    answers: Queue[NodeAnswer] = Queue()
+    for node in nodes:
+        queue.put(_normalise(node))
     starts: dict[str, float] = {}
-    pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="campaign")
-    futures = {pool.submit(_ask_in_worker, node, body, timeout, starts): node for node in nodes}
-    pending = set(futures)
+    for index in range(workers):
+        threading.Thread(
+            target=_ask_worker,
+            args=(queue, answers, body, timeout, starts),
+            name=f"campaign-{index}",
+            daemon=True,
+        ).start()
+    pending = {_normalise(node) for node in nodes}
     renewed = time.monotonic()
-    try:
-        while pending:
-            done, pending = concurrent.futures.wait(
-                pending, timeout=POLL_EVERY, return_when=concurrent.futures.FIRST_COMPLETED
-            )
-            for future in done:
-                node = futures[future]
-                try:
-                    answer = future.result()
-                except Exception as exc:  # noqa: BLE001 - ask_node never raises; belt and braces
-                    answer = NodeAnswer(
-                        node, State.ERROR, 0, _("Erreur inattendue : %(detail)s") % {"detail": exc.__class__.__name__}
-                    )
-                record_answer(campaign.pk, answer)
-            now = time.monotonic()
-            for future in sorted(pending, key=lambda item: futures[item]):
-                node = futures[future]
-                started = starts.get(node)
-                if started is not None and now - started > timeout + ABANDON_GRACE:
-                    pending.discard(future)
-                    detail = _("Délai dépassé (%(seconds)s s) : le nœud n'a pas répondu à temps.") % {
-                        "seconds": f"{timeout:g}"
-                    }
-                    record_answer(campaign.pk, NodeAnswer(node, State.TIMEOUT, int((now - started) * 1000), detail))
-            if now - renewed >= RENEW_EVERY:
-                _renew_lease(campaign.pk)
-                renewed = now
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+    while pending:
+        try:
+            answer = answers.get(timeout=POLL_EVERY)
+        except Empty:
+            answer = None
+        if answer is not None and answer.node in pending:
+            pending.discard(answer.node)
+            record_answer(campaign.pk, answer, measures=measures)
+        now = time.monotonic()
+        for node in sorted(pending):
+            started = starts.get(node)
+            if started is not None and now - started > timeout + ABANDON_GRACE:
+                pending.discard(node)
+                detail = _("Délai dépassé (%(seconds)s s) : le nœud n'a pas répondu à temps.") % {
+                    "seconds": f"{timeout:g}"
+                }
+                record_answer(
+                    campaign.pk, NodeAnswer(node, State.TIMEOUT, int((now - started) * 1000), detail), measures=measures
+                )
+        if now - renewed >= RENEW_EVERY:
+            _renew_lease(campaign.pk)
+            renewed = now
 
 
 def ask_campaign_node(campaign_id: Any, node: str) -> dict[str, Any]:

@@ -52,7 +52,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 
 from dataspace.audit.services import Actor, journal, journal_entry, journal_many
 from dataspace.indicators.aggregate import (
@@ -648,9 +648,12 @@ def _body(request: AggregationRequest) -> tuple[int, dict[str, Any]]:
         return 202, {
             "status": "awaiting_approval",
             "request": str(request.pk),
-            "detail": _(
-                "%(count)s structure(s) de ce nœud doivent d'abord approuver ce qui sera transmis ; "
-                "le nœud préviendra le ministère dès que ce sera fait."
+            "detail": ngettext(
+                "%(count)s structure de ce nœud doit d'abord approuver ce qui sera transmis ; "
+                "le nœud préviendra le ministère dès que ce sera fait.",
+                "%(count)s structures de ce nœud doivent d'abord approuver ce qui sera transmis ; "
+                "le nœud préviendra le ministère dès que ce sera fait.",
+                pending,
             )
             % {"count": pending},
             "pending": pending,
