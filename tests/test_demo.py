@@ -1,8 +1,11 @@
-"""`make demo` for real: four gunicorn nodes on loopback, nodes.json, a login, a clean Ctrl-C."""
+"""`make demo` for real: four gunicorn nodes on loopback, nodes.json, a login, the stories of every issue
+(a campaign from the ministry's dashboard included), a clean Ctrl-C."""
 
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
 import json
 import os
 import re
@@ -12,10 +15,12 @@ import sqlite3
 import subprocess
 import sys
 import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import httpx
+import openpyxl
 import pytest
 
 pytestmark = pytest.mark.server
@@ -397,6 +402,170 @@ def check_federation_story(nodes: dict[str, dict[str, Any]], process: subprocess
         return time.monotonic() - started
 
 
+#: The demo's ready campaign on the ministry node (dataspace.indicators.demo.DEMO_CAMPAIGN_TITLE).
+DEMO_CAMPAIGN = "Fréquentation et recettes — saison 2026-2027 (démo)"
+HIDDEN_STATUSES = ("primary", "secondary")
+
+
+def _campaign(http: httpx.Client, campaign_id: str) -> dict[str, Any]:
+    answer = http.get(f"/api/v1/indicators/campaigns/{campaign_id}")
+    assert answer.status_code == 200, answer.text[:500]
+    document: dict[str, Any] = answer.json()
+    return document
+
+
+def _wait_campaign(http: httpx.Client, campaign_id: str, until: Any, what: str, timeout: float = 60) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        document = _campaign(http, campaign_id)
+        if until(document):
+            return document
+        assert time.monotonic() < deadline, f"campaign not {what} after {timeout} s: {document['progress']}"
+        time.sleep(0.25)
+
+
+def _node_states(document: dict[str, Any]) -> dict[str, str]:
+    return {node["name"]: node["state"] for node in document["progress"]["nodes"]}
+
+
+def _hidden_truths(ministry_db: Path, campaign_id: str, results: dict[str, Any]) -> list[tuple[str, Decimal]]:
+    """The real values of the hidden cells of the sum indicators, from the partials the ministry
+    received (its database): what must never be found in the results nor in an export."""
+    with sqlite3.connect(ministry_db) as db:
+        partials = [
+            json.loads(partial)
+            for (partial,) in db.execute(
+                "SELECT partial FROM indicators_campaignnode WHERE campaign_id = ? AND partial IS NOT NULL",
+                [campaign_id.replace("-", "")],
+            )
+        ]
+    assert len(partials) == 2, "both structure nodes answered"
+    sums: dict[tuple[tuple[str, ...], tuple[Any, ...]], dict[str, Decimal]] = {}
+    for partial in partials:
+        for grouping in partial["groupings"]:
+            names = tuple(grouping["dimensions"])
+            for cell in grouping["cells"]:
+                where = (names, tuple(cell["key"][name] for name in names))
+                known = sums.setdefault(where, {})
+                for measure, value in cell["values"].items():
+                    known[measure] = known.get(measure, Decimal(0)) + Decimal(str(value))
+    measures = {"attendance": "attendance", "receipts": "receipts", "performances": "performances"}
+    dimensions = results["dimensions"]
+    truths: list[tuple[str, Decimal]] = []
+    for indicator in results["indicators"]:
+        measure = measures.get(indicator["code"])
+        if measure is None:
+            continue
+        for cell in indicator["cells"]:
+            if cell["status"] not in HIDDEN_STATUSES:
+                continue
+            names = tuple(name for name, value in zip(dimensions, cell["key"], strict=True) if value != "total")
+            key = tuple(value for value in cell["key"] if value != "total")
+            truths.append((measure, sums[(names, key)][measure]))
+    return truths
+
+
+def check_campaign_story(nodes: dict[str, dict[str, Any]], demo_dir: Path) -> float:
+    """Issue 7 end to end; returns the seconds from structure-b's approval to the complete campaign.
+
+    The ministry's analyst signs in to the dashboard and launches the ready demo campaign;
+    structure-a answers at once (standing approvals), structure-b waits for its administrator;
+    `admin` approves in structure-b's admin; structure-b's notice brings the ministry back by itself
+    and the campaign finishes with published, primary and secondary cells; the CSV and XLSX exports
+    download and hold no hidden figure."""
+    ministry, structure_b = nodes["ministry"], nodes["structure-b"]
+    analyst = next(user for user in ministry["users"] if user["kind"] == "analyst")
+    with httpx.Client(base_url=ministry["base_url"], timeout=30) as dashboard:
+        login = dashboard.get("/oauth/login/?next=/indicateurs/")
+        signed_in = dashboard.post(
+            "/oauth/login/?next=/indicateurs/",
+            data={
+                "csrfmiddlewaretoken": _csrf(login),
+                "username": analyst["username"],
+                "password": analyst["password"],
+                "next": "/indicateurs/",
+            },
+        )
+        assert signed_in.status_code == 302, signed_in.text[:500]
+        listing = dashboard.get("/indicateurs/")
+        assert listing.status_code == 200
+        assert DEMO_CAMPAIGN in listing.text
+        assert "prête à lancer" in listing.text
+        ids = set(re.findall(r'href="/indicateurs/campagnes/([0-9a-f-]{36})/"', listing.text))
+        [campaign_id] = [i for i in ids if _campaign(dashboard, i)["title"] == DEMO_CAMPAIGN]
+        page = dashboard.get(f"/indicateurs/campagnes/{campaign_id}/")
+        launch = f"/indicateurs/campagnes/{campaign_id}/lancer/"
+        assert f'action="{launch}"' in page.text  # « Lancer »
+        launched = dashboard.post(launch, data={"csrfmiddlewaretoken": _csrf(page)})
+        assert launched.status_code == 302, launched.text[:500]
+        first = _wait_campaign(
+            dashboard, campaign_id, lambda doc: doc["state"] == "partial" and doc["results"], "partial"
+        )
+        assert _node_states(first) == {"structure-a": "answered", "structure-b": "awaiting"}, first["progress"]
+        assert "1 nœud sur 2 a répondu" in dashboard.get(f"/indicateurs/campagnes/{campaign_id}/").text
+
+        with httpx.Client(base_url=structure_b["base_url"], timeout=30) as admin_site:
+            admin = next(user for user in structure_b["users"] if user["username"] == "admin")
+            _login(admin_site, admin["username"], admin["password"])
+            requests = admin_site.get("/admin/indicators/aggregationrequest/")
+            assert requests.status_code == 200
+            [request_id] = set(
+                re.findall(r'href="/admin/indicators/aggregationrequest/([0-9a-f-]{36})/change/', requests.text)
+            )
+            review = admin_site.get(f"/admin/indicators/aggregationrequest/{request_id}/change/")
+            assert DEMO_CAMPAIGN in review.text
+            [structure] = re.findall(r'name="structure" value="([0-9a-f-]{36})"', review.text)  # its own, only
+            started = time.monotonic()
+            decided = admin_site.post(
+                f"/admin/indicators/aggregationrequest/{request_id}/decide/",
+                data={"csrfmiddlewaretoken": _csrf(review), "structure": structure, "decision": "approve"},
+            )
+            assert decided.status_code == 302, decided.text[:500]
+        done = _wait_campaign(dashboard, campaign_id, lambda doc: doc["state"] == "done", "done", timeout=30)
+        seconds = time.monotonic() - started
+        results = done["results"]
+        assert results["nodes"] == {"answered": 2, "total": 2}
+        statuses = {cell["status"] for indicator in results["indicators"] for cell in indicator["cells"]}
+        assert statuses == {"published", "primary", "secondary"}, statuses
+        hidden = [c for indicator in results["indicators"] for c in indicator["cells"] if c["status"] != "published"]
+        assert all(cell["value"] is None for cell in hidden)
+        assert "2 nœuds sur 2 ont répondu" in dashboard.get(f"/indicateurs/campagnes/{campaign_id}/").text
+
+        # hidden figures large enough not to be met by chance elsewhere: none may be in the files
+        hidden_truths = _hidden_truths(demo_dir / "ministry" / "db.sqlite3", campaign_id, results)
+        truths = [(measure, truth) for measure, truth in hidden_truths if truth >= 100]
+        assert truths, "no hidden figure worth looking for"
+        texts = {f"{t:.2f}" if m == "receipts" else str(int(t)) for m, t in truths}
+        texts |= {text.replace(".", ",") for text in texts}
+        numbers = {float(t) for _m, t in truths}
+
+        csv_file = dashboard.get(f"/indicateurs/campagnes/{campaign_id}/export.csv")
+        assert csv_file.status_code == 200, csv_file.text[:300]
+        assert csv_file.headers["content-type"].startswith("text/csv")
+        assert "attachment" in csv_file.headers["content-disposition"]
+        rows = list(csv.reader(io.StringIO(csv_file.content.decode("utf-8-sig")), delimiter=";"))
+        header, lines = rows[0], rows[1:]
+        value_at, status_at = header.index("valeur"), header.index("statut")
+        secret = [line for line in lines if line[status_at].startswith("secret")]
+        assert len(secret) == len(hidden)
+        assert all(line[value_at] == "" for line in secret)
+        assert {line[status_at] for line in lines} == {"publié", "secret primaire", "secret secondaire"}
+        assert not {field for line in lines for field in line} & texts
+
+        xlsx_file = dashboard.get(f"/indicateurs/campagnes/{campaign_id}/export.xlsx")
+        assert xlsx_file.status_code == 200
+        assert "attachment" in xlsx_file.headers["content-disposition"]
+        workbook = openpyxl.load_workbook(io.BytesIO(xlsx_file.content))
+        assert len(workbook.sheetnames) == len(results["indicators"]) + 1  # one per indicator, then the sources
+        values = [cell.value for sheet in workbook.worksheets for row in sheet.iter_rows() for cell in row]
+        markers = [value for value in values if value in ("s", "(s)")]
+        assert len(markers) >= len(hidden)
+        assert not {float(v) for v in values if isinstance(v, int | float) and not isinstance(v, bool)} & numbers
+        assert not {str(v) for v in values if isinstance(v, str)} & texts
+    print(f"demo campaign: {len(hidden)} hidden cells, {len(truths)} hidden figures absent from both exports")
+    return seconds
+
+
 def free_port_block(size: int = 4) -> int:
     """The first of `size` consecutive free loopback ports."""
     for _ in range(50):
@@ -531,6 +700,9 @@ def test_demo_federation_runs_and_stops_cleanly(demo: Any) -> None:
     # federation: membership, replication, federated search, a frozen node, a withdrawal everywhere
     seconds = check_federation_story(nodes, process)
     print(f"withdrawal at a structure -> absent from the registry's search: {seconds * 1000:.0f} ms")
+    # indicators: a campaign launched from the dashboard, approved at structure-b, exported
+    seconds = check_campaign_story(nodes, demo_dir)
+    print(f"approval at structure-b -> demo campaign complete on the ministry: {seconds * 1000:.0f} ms")
 
     # every node answers over real HTTP with its own identity
     with httpx.Client(timeout=10) as client:

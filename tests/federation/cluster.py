@@ -14,6 +14,18 @@ seeded by ONE Python process (`node_init`, `seed_demo`, `seed_demo_policies`, `d
 `demo_professionals` on the registry, `seed_demo_consents`, `demo_clients`), two nodes at a time
 (the machine has two cores).
 
+A cluster may hold one node with the role `ministry` (profile "ministry"), as the demo does: then
+every node knows it (POLICY_MINISTRY_NODES, what the decision point and the agreements call the
+ministry), the ministry node gets the demo's analyst account (`analyste`, the indicators dashboard's
+permissions), its indicator catalogue (`seed_indicator_catalogue`) and the demo's draft campaign
+(`seed_demo_campaign`), and each structure node a season of ticketing figures with its hosted
+structures, their agreements with the ministry and the standing approvals (`seed_demo_ticketing
+--until season-end --ministry <the ministry's URL>`; structure-b's own structure waits for its
+administrator `admin` at every campaign). `Analyst` drives the ministry's dashboard over HTTP
+(login, CSRF, « Nouvelle campagne », « Lancer », the progress JSON, the exports) and
+`StructureAdministrator` a structure node's admin (the review of an aggregation request, «
+Approuver »).
+
 `Cluster.federate()` then runs the operator's commands over real HTTP: `federation_join` on each
 member, `federation_approve` on the registry, `federation_refresh` and `federation_sync --local`
 on each approved member (one interpreter for both: `Node.manage_many`), `federation_sync` on the
@@ -36,6 +48,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -99,7 +112,7 @@ from django.core.management import call_command
 # Setup speed: hashes made with few iterations still verify with the node's default hasher (the
 # count is stored in the hash) and are upgraded at the first login.
 PBKDF2PasswordHasher.iterations = 1000
-name, profile, seed, credentials, clients_out, with_clients = sys.argv[1:7]
+name, profile, seed, credentials, clients_out, with_clients, ticketing, ministry = sys.argv[1:9]
 call_command("node_init", verbosity=0)
 if profile:
     call_command("seed_demo", profile=profile, seed=int(seed), verbosity=0)
@@ -108,6 +121,14 @@ if profile:
     if profile == "registry":
         call_command("demo_professionals", credentials=credentials, node=name, verbosity=0)
     call_command("seed_demo_consents", profile=profile, verbosity=0)
+    if ticketing == "1":
+        # a season of figures, the hosted structures, their agreements and standing approvals (as the demo)
+        call_command(
+            "seed_demo_ticketing", profile=profile, seed=int(seed), until="season-end", ministry=ministry, verbosity=0
+        )
+    if profile == "ministry":
+        call_command("seed_indicator_catalogue", verbosity=0)
+        call_command("seed_demo_campaign", verbosity=0)
     if with_clients == "1":
         call_command("demo_clients", credentials=credentials, node=name, output=clients_out, verbosity=0)
 """
@@ -241,10 +262,12 @@ def copy_database(source: Path, target: Path) -> None:
 class NodeSpec:
     """One node of a test federation.
 
-    profile: the `seed_demo` profile (structure-a, structure-b, registry) or None for a bare node
-    (keys only). seed: `seed_demo --seed` (distinct seeds give distinct records). hung: the node
-    joins the federation but its port is a `HungServer`. clients: run `demo_clients` (the structure's
-    tools and the professionals' personal keys, secrets in `Node.clients`).
+    profile: the `seed_demo` profile (structure-a, structure-b, registry, ministry) or None for a
+    bare node (keys only). seed: `seed_demo --seed` (distinct seeds give distinct records). hung:
+    the node joins the federation but its port is a `HungServer`. clients: run `demo_clients` (the
+    structure's tools and the professionals' personal keys, secrets in `Node.clients`). ticketing
+    (structure profiles): run `seed_demo_ticketing` (with `--ministry` when the cluster has a
+    ministry node); None: only when the cluster has a ministry node.
     """
 
     name: str
@@ -253,6 +276,7 @@ class NodeSpec:
     seed: int = 42
     hung: bool = False
     clients: bool = True
+    ticketing: bool | None = None
 
 
 @dataclass
@@ -453,6 +477,9 @@ def _accounts_for(spec: NodeSpec) -> list[dict[str, Any]]:
         accounts += [account(u, "staff", **extra) for u, extra in demo_script.STRUCTURE_STAFF.items()]
         accounts += [account(u, "professional", **extra) for u, extra in demo_script.PROFESSIONALS.items()]
         accounts += [account(u, "person") for u in demo_script.PERSONS]
+    elif spec.profile == "ministry":  # the demo's analyst (the indicators dashboard)
+        demo_ministry = next(node for node in demo_script.NODES if node.name == "ministry")
+        accounts += [account(u, kind) for u, kind in demo_ministry.accounts if u != "admin"]
     return accounts
 
 
@@ -474,10 +501,13 @@ class Cluster:
         registries = [spec for spec in self.specs if "registry" in spec.roles]
         if len(registries) != 1:
             raise ClusterError("a cluster needs exactly one node with role registry")
+        if sum(1 for spec in self.specs if "ministry" in spec.roles) > 1:
+            raise ClusterError("a cluster holds one ministry node at most")
         self.extra_env = dict(env or {})
         self.workers, self.threads, self.parallel = workers, threads, parallel
         self.nodes: dict[str, Node] = {}
         self.timings: dict[str, float] = {}
+        self.ministry_url = ""
         self._stopped = False
         atexit.register(self.stop)
 
@@ -486,6 +516,18 @@ class Cluster:
     @property
     def registry(self) -> Node:
         return next(node for node in self.nodes.values() if "registry" in node.spec.roles)
+
+    @property
+    def ministry(self) -> Node:
+        """The node with the role ministry (ClusterError when the cluster has none)."""
+        for node in self.nodes.values():
+            if "ministry" in node.spec.roles:
+                return node
+        raise ClusterError("this cluster has no ministry node")
+
+    def structures(self) -> list[Node]:
+        """The (non-hung) nodes with the role structure."""
+        return [node for node in self.nodes.values() if "structure" in node.spec.roles and not node.spec.hung]
 
     def __getitem__(self, name: str) -> Node:
         return self.nodes[name]
@@ -523,6 +565,10 @@ class Cluster:
             else:
                 ports[spec.name] = free_port()
         registry_url = f"http://127.0.0.1:{ports[registry_spec.name]}"
+        ministry_spec = next((spec for spec in self.specs if "ministry" in spec.roles), None)
+        # Every node knows the ministry's node, as in the demo (policy templates, agreements' grantee).
+        self.ministry_url = "" if ministry_spec is None else f"http://127.0.0.1:{ports[ministry_spec.name]}"
+        known_ministry = {"POLICY_MINISTRY_NODES": self.ministry_url} if self.ministry_url else {}
         credentials = {spec.name: _accounts_for(spec) for spec in self.specs}
         credentials_path = self.root / "credentials.json"
         fd = os.open(credentials_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -544,6 +590,7 @@ class Cluster:
                 "FEDERATION_TRUST_MEMBERS_ONLY": "1",
                 "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
                 **({} if spec is registry_spec else {"FEDERATION_REGISTRY_URL": registry_url}),
+                **known_ministry,
                 **self.extra_env,
             }
             node = Node(spec, ports[spec.name], directory, env, accounts=credentials[spec.name])
@@ -565,14 +612,19 @@ class Cluster:
     def _set_up(self, node: Node, template: Path, credentials: Path) -> None:
         copy_database(template, node.database)
         clients_out = node.directory / "clients.json"
+        spec = node.spec
+        ticketing = bool(self.ministry_url) if spec.ticketing is None else spec.ticketing
+        ticketing = ticketing and (spec.profile or "").startswith("structure")
         node.python(
             SETUP_SNIPPET,
             node.name,
-            node.spec.profile or "",
-            str(node.spec.seed),
+            spec.profile or "",
+            str(spec.seed),
             str(credentials),
             str(clients_out),
-            "1" if node.spec.clients and node.spec.profile else "0",
+            "1" if spec.clients and spec.profile else "0",
+            "1" if ticketing else "0",
+            self.ministry_url,
         )
         if clients_out.exists():
             node.clients = json.loads(clients_out.read_text())
@@ -718,6 +770,203 @@ class Professional:
 
     def close(self) -> None:
         self.http.close()
+
+
+#: The CSRF token of a Django form in a page.
+CSRF_FIELD = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+#: A campaign's page in the ministry's dashboard (where « Nouvelle campagne » leads).
+CAMPAIGN_PAGE = re.compile(r"/indicateurs/campagnes/([0-9a-f-]{36})/$")
+#: The states a campaign ends a run in.
+FINISHED = ("done", "partial")
+
+
+def csrf_token(page: Any) -> str:
+    """The CSRF token of the first form of an httpx response's page (ClusterError if none)."""
+    found = CSRF_FIELD.search(page.text)
+    if found is None:
+        raise ClusterError(f"no form with a CSRF token at {page.request.url} ({page.status_code}): {page.text[:300]}")
+    return found.group(1)
+
+
+class WebSession:
+    """A person signed in to a node's pages with their password (login form, CSRF, session cookie).
+
+    login: the login page (`/admin/login/` for staff, `/oauth/login/` for anyone else).
+    """
+
+    def __init__(self, node: Node, username: str, *, login: str, next_page: str, timeout: float = 30.0) -> None:
+        import httpx
+
+        self.node = node
+        self.username = username
+        password = next(account["password"] for account in node.accounts if account["username"] == username)
+        self.http = httpx.Client(base_url=node.base_url, timeout=timeout, follow_redirects=False)
+        target = f"{login}?{urllib.parse.urlencode({'next': next_page})}"
+        form = self.http.get(target)
+        answer = self.http.post(
+            target,
+            data={
+                "csrfmiddlewaretoken": csrf_token(form),
+                "username": username,
+                "password": password,
+                "next": next_page,
+            },
+        )
+        if answer.status_code != 302 or "sessionid" not in self.http.cookies:
+            raise ClusterError(f"{username} cannot sign in to {node.name}: {answer.status_code} {answer.text[:300]}")
+
+    def get(self, path: str, **kwargs: Any) -> Any:
+        return self.http.get(path, **kwargs)
+
+    def post_form(self, page: Any, path: str, data: Mapping[str, Any]) -> Any:
+        """POST `data` to `path` with the CSRF token of `page` (a response holding the form)."""
+        return self.http.post(path, data={"csrfmiddlewaretoken": csrf_token(page), **data})
+
+    def close(self) -> None:
+        self.http.close()
+
+
+class Analyst(WebSession):
+    """The ministry's analyst (demo account `analyste`) on the indicators dashboard, over HTTP."""
+
+    def __init__(self, cluster: Cluster, username: str = "analyste", *, timeout: float = 30.0) -> None:
+        super().__init__(cluster.ministry, username, login="/oauth/login/", next_page="/indicateurs/", timeout=timeout)
+
+    def create_campaign(
+        self,
+        *,
+        title: str,
+        indicators: Sequence[str],
+        period_start: str,
+        period_end: str,
+        dimensions: Sequence[str] = (),
+    ) -> str:
+        """« Nouvelle campagne »: the form filled and sent; returns the new campaign's id."""
+        form = self.get("/indicateurs/campagnes/nouvelle/")
+        answer = self.post_form(
+            form,
+            "/indicateurs/campagnes/nouvelle/",
+            {
+                "title": title,
+                "indicators": list(indicators),
+                "period_start": period_start,
+                "period_end": period_end,
+                "dimensions": list(dimensions),
+            },
+        )
+        found = CAMPAIGN_PAGE.search(answer.headers.get("location", "")) if answer.status_code == 302 else None
+        if found is None:
+            raise ClusterError(f"the campaign form was refused: {answer.status_code} {answer.text[:1500]}")
+        return found.group(1)
+
+    def page(self, campaign_id: str) -> Any:
+        return self.get(f"/indicateurs/campagnes/{campaign_id}/")
+
+    def launch(self, campaign_id: str) -> Any:
+        """« Lancer » (a draft) or « Relancer les nœuds manquants » (a partial campaign): the
+        campaign page's form, posted with its CSRF token. ClusterError when the page has no such
+        button; returns the answer (a redirection to the campaign's page)."""
+        action = f"/indicateurs/campagnes/{campaign_id}/lancer/"
+        page = self.page(campaign_id)
+        if page.status_code != 200 or f'action="{action}"' not in page.text:
+            raise ClusterError(f"no launch button on the campaign's page ({page.status_code}): {page.text[:800]}")
+        answer = self.post_form(page, action, {})
+        if answer.status_code != 302:
+            raise ClusterError(f"launching {campaign_id} failed: {answer.status_code} {answer.text[:500]}")
+        return answer
+
+    def campaign(self, campaign_id: str) -> dict[str, Any]:
+        """GET /api/v1/indicators/campaigns/<id>: {id, title, state, progress, results}."""
+        answer = self.get(f"/api/v1/indicators/campaigns/{campaign_id}")
+        if answer.status_code != 200:
+            raise ClusterError(f"campaign {campaign_id}: {answer.status_code} {answer.text[:500]}")
+        document: dict[str, Any] = answer.json()
+        return document
+
+    def wait(
+        self, campaign_id: str, until: Any, *, timeout: float = 60.0, what: str = "", every: float = 0.2
+    ) -> dict[str, Any]:
+        """Poll the campaign's JSON until `until(document)` is true; ClusterError after `timeout`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            document = self.campaign(campaign_id)
+            if until(document):
+                return document
+            if time.monotonic() > deadline:
+                raise ClusterError(
+                    f"campaign {campaign_id}: not {what or 'there'} after {timeout:.0f} s: "
+                    f"{json.dumps(document['progress'], ensure_ascii=False)[:1500]}"
+                )
+            time.sleep(every)
+
+    def wait_finished(self, campaign_id: str, *, timeout: float = 60.0) -> dict[str, Any]:
+        """Until the run has ended (done or partial) and published."""
+        return self.wait(
+            campaign_id,
+            lambda doc: doc["state"] in FINISHED and doc["results"] is not None,
+            timeout=timeout,
+            what="finished",
+        )
+
+    def export(self, campaign_id: str, extension: str) -> Any:
+        """GET …/export.csv or …/export.xlsx (ClusterError unless 200)."""
+        answer = self.get(f"/indicateurs/campagnes/{campaign_id}/export.{extension}")
+        if answer.status_code != 200:
+            raise ClusterError(f"export.{extension} of {campaign_id}: {answer.status_code} {answer.text[:300]}")
+        return answer
+
+
+class StructureAdministrator(WebSession):
+    """A structure's administrator (demo account `admin`) in its node's admin: the review page of
+    the ministry's aggregation request, « Approuver » / « Refuser » per pending structure."""
+
+    ADMIN = "/admin/indicators/aggregationrequest/"
+
+    def __init__(self, node: Node, username: str = "admin", *, timeout: float = 30.0) -> None:
+        super().__init__(node, username, login="/admin/login/", next_page="/admin/", timeout=timeout)
+
+    def request_id(self, campaign_id: str) -> str:
+        """The id of this node's aggregation request for the campaign (its database: the admin's list
+        shows titles only); ClusterError if the node was never asked."""
+        rows = self.node.query(
+            "SELECT id FROM indicators_aggregationrequest WHERE campaign = ?", [campaign_id.replace("-", "")]
+        )
+        if not rows:
+            raise ClusterError(f"{self.node.name} holds no aggregation request for campaign {campaign_id}")
+        return str(uuid_text(rows[0][0]))
+
+    def review(self, campaign_id: str) -> Any:
+        """The request's review page (what would leave, per structure)."""
+        answer = self.get(f"{self.ADMIN}{self.request_id(campaign_id)}/change/")
+        if answer.status_code != 200:
+            raise ClusterError(f"review of {campaign_id} on {self.node.name}: {answer.status_code}")
+        return answer
+
+    def decide(self, campaign_id: str, decision: str = "approve", *, reason: str = "") -> list[str]:
+        """Approve (or refuse) every structure the page offers a decision for; returns their ids."""
+        request_id = self.request_id(campaign_id)
+        decided: list[str] = []
+        while True:
+            page = self.review(campaign_id)
+            forms = re.findall(r'name="structure" value="([0-9a-f-]{36})"', page.text)
+            offered = [structure for structure in forms if structure not in decided]
+            if not offered:
+                return decided
+            answer = self.post_form(
+                page,
+                f"{self.ADMIN}{request_id}/decide/",
+                {"structure": offered[0], "decision": decision, "reason": reason},
+            )
+            if answer.status_code != 302:
+                raise ClusterError(f"{decision} on {self.node.name}: {answer.status_code} {answer.text[:300]}")
+            decided.append(offered[0])
+
+
+def uuid_text(value: Any) -> str:
+    """A UUID as Django stores it in SQLite (32 hex digits) in its usual form."""
+    import uuid
+
+    return str(uuid.UUID(str(value)))
 
 
 def withdraw_consent(node: Node, target_uri: str, *, note: str = "retrait (test de fédération)") -> tuple[float, float]:
