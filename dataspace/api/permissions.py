@@ -34,6 +34,7 @@ import contextlib
 import uuid
 from typing import Any
 
+from django.utils.translation import gettext as _
 from rest_framework import exceptions, permissions
 from rest_framework.request import Request
 
@@ -57,7 +58,9 @@ class InsufficientScope(exceptions.PermissionDenied):
     default_code = "insufficient_scope"
 
     def __init__(self, scope: str) -> None:
-        detail = f"This request needs the scope '{scope}', which the access token does not carry."
+        detail = _("Cette requête demande la portée « %(scope)s », que le jeton d'accès ne porte pas.") % {
+            "scope": scope
+        }
         super().__init__(detail, code="insufficient_scope")
         self.auth_header = insufficient_scope_header(scope, f"the token lacks the scope {scope}")
         self.extra = {"scope": scope}
