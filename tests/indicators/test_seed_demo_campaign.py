@@ -46,7 +46,7 @@ def test_a_draft_campaign_ready_to_launch(ministry_node: None) -> None:
     assert campaign.dimensions == ["discipline", "region"]
     # receipts and the average price are quarterly: the whole quarters around the season
     assert (campaign.period_start, campaign.period_end) == (dt.date(2026, 7, 1), dt.date(2027, 6, 30))
-    # what the structure nodes will be asked (issue 7 §1)
+    # what the structure nodes will be asked (docs/indicators.md, "The campaign protocol")
     body = campaigns.request_body(campaign)
     assert set(body["measures"]) == {"attendance", "receipts", "paying_tickets", "capacity", "performances"}
     assert body["period"] == {"start": "2026-07-01", "end": "2027-06-30"}
