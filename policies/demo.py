@@ -77,7 +77,8 @@ def uid(kind: str, key: str) -> uuid.UUID:
     return uuid.uuid5(NAMESPACE, f"{kind}:{key}")
 
 
-def _get_or_create(model: type[Any], pk: uuid.UUID, **fields: Any) -> Any:
+def get_or_create_record(model: type[Any], pk: uuid.UUID, **fields: Any) -> Any:
+    """The record `pk`, created (validated, versioned, in the change log) when missing."""
     existing = model.objects.filter(pk=pk).first()
     if existing is not None:
         return existing
@@ -89,7 +90,7 @@ def _get_or_create(model: type[Any], pk: uuid.UUID, **fields: Any) -> Any:
 
 def seed_hosted_structure() -> m.Organisation:
     """The hosted company's records on the registry node (created once)."""
-    company = _get_or_create(
+    company = get_or_create_record(
         m.Organisation,
         uid("organisation", "songes"),
         name=HOSTED_STRUCTURE,
@@ -104,7 +105,7 @@ def seed_hosted_structure() -> m.Organisation:
         postal_code="31000",
         website="https://songes-partages.example",
     )
-    venue = _get_or_create(
+    venue = get_or_create_record(
         m.Venue,
         uid("venue", "friche"),
         owner=company,
@@ -120,10 +121,10 @@ def seed_hosted_structure() -> m.Organisation:
         longitude=Decimal("1.444200"),
     )
     halls = {
-        "nef": _get_or_create(
+        "nef": get_or_create_record(
             m.Hall, uid("hall", "nef"), owner=company, venue=venue, name="La Nef", seated_capacity=280
         ),
-        "studio": _get_or_create(
+        "studio": get_or_create_record(
             m.Hall, uid("hall", "studio"), owner=company, venue=venue, name="Studio de répétition", seated_capacity=40
         ),
     }
@@ -132,7 +133,7 @@ def seed_hosted_structure() -> m.Organisation:
         "studio": ("9.00", "8.00", "8.00", "5.00", 4, 150),
     }
     for key, (width, depth, opening, grid, bars, load) in sheets.items():
-        _get_or_create(
+        get_or_create_record(
             m.TechnicalSheet,
             uid("technical-sheet", key),
             owner=company,
@@ -145,7 +146,7 @@ def seed_hosted_structure() -> m.Organisation:
             flying_bar_max_load_kg=load,
             notes="Fiche fictive déposée par l'éditeur de la compagnie.",
         )
-    production = _get_or_create(
+    production = get_or_create_record(
         m.Production,
         uid("production", "songes"),
         owner=company,
@@ -156,7 +157,7 @@ def seed_hosted_structure() -> m.Organisation:
         description="Spectacle de cirque fictif, en tournée 2027.",
     )
     for day in (dt.date(2027, 2, 11), dt.date(2027, 2, 12), dt.date(2027, 2, 13)):
-        _get_or_create(
+        get_or_create_record(
             m.Performance,
             uid("performance", day.isoformat()),
             owner=company,

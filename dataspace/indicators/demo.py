@@ -46,6 +46,7 @@ from dataspace.indicators import services
 from dataspace.indicators.models import StandingApproval
 from dataspace.indicators.periods import quarter_of
 from dataspace.referentials import demo_data
+from dataspace.referentials.demo_data import HallSpec, VenueSpec
 from dataspace.referentials.models import (
     Discipline,
     Hall,
@@ -55,6 +56,7 @@ from dataspace.referentials.models import (
     Season,
     Venue,
 )
+from policies.demo import get_or_create_record
 
 #: The demo vendor's name, as the ticketing system of every demo row.
 DEMO_TICKETING_SYSTEM = "Billetterie Exemple"
@@ -101,26 +103,6 @@ VENUE = Venue.VenueType
 
 
 @dataclass(frozen=True)
-class HostedHall:
-    name: str
-    seated: int | None
-    standing: int | None = None
-    wheelchair: int = 2
-
-
-@dataclass(frozen=True)
-class HostedVenue:
-    name: str
-    venue_type: str
-    street: str
-    postal_code: str
-    city: str
-    lat: str
-    lon: str
-    halls: tuple[HostedHall, ...]
-
-
-@dataclass(frozen=True)
 class HostedShow:
     """A production of a hosted structure and its run: `performances` from about the `month`'s
     first fortnight, in one hall (no Monday, one performance a day per hall)."""
@@ -148,7 +130,7 @@ class HostedStructure:
     departement: str
     region: str
     website: str
-    venues: tuple[HostedVenue, ...]
+    venues: tuple[VenueSpec, ...]
     shows: tuple[HostedShow, ...]
     label: str = ""
 
@@ -177,7 +159,7 @@ HOSTED_STRUCTURES: dict[str, tuple[HostedStructure, ...]] = {
             region=AURA,
             website="https://torrent-reve.example",
             venues=(
-                HostedVenue(
+                VenueSpec(
                     "Théâtre du Torrent rêvé",
                     VENUE.THEATRE,
                     "5 rue des Cascades-Inventées",
@@ -185,7 +167,7 @@ HOSTED_STRUCTURES: dict[str, tuple[HostedStructure, ...]] = {
                     "Grenoble",
                     "45.188500",
                     "5.724500",
-                    (HostedHall("Grande salle", 380, None, 4), HostedHall("Salle Belledonne", 140)),
+                    (HallSpec("Grande salle", 380, None, 4), HallSpec("Salle Belledonne", 140, wheelchair=2)),
                 ),
             ),
             shows=(
@@ -210,7 +192,7 @@ HOSTED_STRUCTURES: dict[str, tuple[HostedStructure, ...]] = {
             region=AURA,
             website="https://coupole-volcans.example",
             venues=(
-                HostedVenue(
+                VenueSpec(
                     "La Coupole des Volcans",
                     VENUE.MULTIPURPOSE,
                     "2 avenue des Puys-Rêvés",
@@ -218,7 +200,7 @@ HOSTED_STRUCTURES: dict[str, tuple[HostedStructure, ...]] = {
                     "Clermont-Ferrand",
                     "45.777200",
                     "3.087000",
-                    (HostedHall("La Coupole", 420, 900, 6), HostedHall("Le Cratère", 120)),
+                    (HallSpec("La Coupole", 420, 900, 6), HallSpec("Le Cratère", 120, wheelchair=2)),
                 ),
             ),
             shows=(
@@ -241,7 +223,7 @@ HOSTED_STRUCTURES: dict[str, tuple[HostedStructure, ...]] = {
             region=BRETAGNE,
             website="https://treteaux-ponant.example",
             venues=(
-                HostedVenue(
+                VenueSpec(
                     "Théâtre du Ponant",
                     VENUE.THEATRE,
                     "9 quai des Goélands-Fictifs",
@@ -249,7 +231,7 @@ HOSTED_STRUCTURES: dict[str, tuple[HostedStructure, ...]] = {
                     "Rennes",
                     "48.111000",
                     "-1.680000",
-                    (HostedHall("Salle Vilaine", 300, None, 4), HostedHall("Le Grenier", 90)),
+                    (HallSpec("Salle Vilaine", 300, None, 4), HallSpec("Le Grenier", 90, wheelchair=2)),
                 ),
             ),
             shows=(
@@ -275,7 +257,7 @@ HOSTED_STRUCTURES: dict[str, tuple[HostedStructure, ...]] = {
             region=PAYS_DE_LA_LOIRE,
             website="https://quai-ardoises.example",
             venues=(
-                HostedVenue(
+                VenueSpec(
                     "Le Quai des Ardoises",
                     VENUE.THEATRE,
                     "14 promenade des Ardoisiers",
@@ -283,7 +265,7 @@ HOSTED_STRUCTURES: dict[str, tuple[HostedStructure, ...]] = {
                     "Angers",
                     "47.473000",
                     "-0.556000",
-                    (HostedHall("Salle Maine", 450, None, 6), HostedHall("Le Studio", 120)),
+                    (HallSpec("Salle Maine", 450, None, 6), HallSpec("Le Studio", 120, wheelchair=2)),
                 ),
             ),
             shows=(
@@ -307,7 +289,7 @@ HOSTED_STRUCTURES: dict[str, tuple[HostedStructure, ...]] = {
             region=BRETAGNE,
             website="https://criee-couchant.example",
             venues=(
-                HostedVenue(
+                VenueSpec(
                     "La Criée du Couchant",
                     VENUE.MUSIC_CLUB,
                     "1 port des Vents-Contraires",
@@ -315,7 +297,7 @@ HOSTED_STRUCTURES: dict[str, tuple[HostedStructure, ...]] = {
                     "Brest",
                     "48.383000",
                     "-4.495000",
-                    (HostedHall("La Grande Criée", None, 600, 6), HostedHall("Le Quai", 150)),
+                    (HallSpec("La Grande Criée", None, 600, 6), HallSpec("Le Quai", 150, wheelchair=2)),
                 ),
             ),
             shows=(
@@ -337,7 +319,7 @@ HOSTED_STRUCTURES: dict[str, tuple[HostedStructure, ...]] = {
             region=BRETAGNE,
             website="https://theatre-genets.example",
             venues=(
-                HostedVenue(
+                VenueSpec(
                     "Théâtre des Genêts",
                     VENUE.THEATRE,
                     "7 rue des Landes-Dorées",
@@ -345,9 +327,9 @@ HOSTED_STRUCTURES: dict[str, tuple[HostedStructure, ...]] = {
                     "Lorient",
                     "47.748000",
                     "-3.370000",
-                    (HostedHall("Salle des Genêts", 340, None, 4),),
+                    (HallSpec("Salle des Genêts", 340, None, 4),),
                 ),
-                HostedVenue(
+                VenueSpec(
                     "Esplanade des Embruns",
                     VENUE.OPEN_AIR,
                     "Esplanade des Embruns",
@@ -355,7 +337,7 @@ HOSTED_STRUCTURES: dict[str, tuple[HostedStructure, ...]] = {
                     "Lorient",
                     "47.744000",
                     "-3.358000",
-                    (HostedHall("Esplanade", None, 1200, 10),),
+                    (HallSpec("Esplanade", None, 1200, 10),),
                 ),
             ),
             shows=(
@@ -378,17 +360,6 @@ def hosted_id(seed: int, profile: str, kind: str, key: str) -> uuid.UUID:
 def hosted_organisation_ids(profile: str, seed: int = 42) -> list[uuid.UUID]:
     """The ids of the structures `profile`'s node hosts (whether they exist yet or not)."""
     return [hosted_id(seed, profile, "organisation", spec.key) for spec in HOSTED_STRUCTURES.get(profile, ())]
-
-
-def _get_or_create(model: type[Any], pk: uuid.UUID, **fields: Any) -> Any:
-    """The record `pk`, created (validated, versioned, in the change log) when missing."""
-    existing = model.objects.filter(pk=pk).first()
-    if existing is not None:
-        return existing
-    record = model(id=pk, **fields)
-    record.full_clean()
-    record.save()
-    return record
 
 
 def _start_hour(show: HostedShow, day: dt.date, index: int) -> tuple[int, int]:
@@ -430,7 +401,7 @@ def _seed_hosted(spec: HostedStructure, seed: int, profile: str) -> Organisation
     def uid(kind: str, key: str) -> uuid.UUID:
         return hosted_id(seed, profile, kind, f"{spec.key}:{key}")
 
-    organisation = _get_or_create(
+    organisation = get_or_create_record(
         Organisation,
         hosted_id(seed, profile, "organisation", spec.key),
         name=spec.name,
@@ -448,7 +419,7 @@ def _seed_hosted(spec: HostedStructure, seed: int, profile: str) -> Organisation
     )
     halls: dict[str, Hall] = {}
     for index, vs in enumerate(spec.venues):
-        venue = _get_or_create(
+        venue = get_or_create_record(
             Venue,
             uid("venue", vs.name),
             owner=organisation,
@@ -469,7 +440,7 @@ def _seed_hosted(spec: HostedStructure, seed: int, profile: str) -> Organisation
             configurations = [{"name": "frontale assise", "capacity": hs.seated}] if hs.seated else []
             if hs.standing:
                 configurations.append({"name": "debout", "capacity": hs.standing})
-            halls[hs.name] = _get_or_create(
+            halls[hs.name] = get_or_create_record(
                 Hall,
                 uid("hall", f"{vs.name}/{hs.name}"),
                 owner=organisation,
@@ -480,7 +451,7 @@ def _seed_hosted(spec: HostedStructure, seed: int, profile: str) -> Organisation
                 configurations=configurations,
                 wheelchair_places=hs.wheelchair,
             )
-    season = _get_or_create(
+    season = get_or_create_record(
         Season,
         uid("season", "2026-2027"),
         owner=organisation,
@@ -492,7 +463,7 @@ def _seed_hosted(spec: HostedStructure, seed: int, profile: str) -> Organisation
     )
     productions: dict[str, Production] = {}
     for show in spec.shows:
-        productions[show.key] = _get_or_create(
+        productions[show.key] = get_or_create_record(
             Production,
             uid("production", show.key),
             owner=organisation,
@@ -511,7 +482,7 @@ def _seed_hosted(spec: HostedStructure, seed: int, profile: str) -> Organisation
         accessibility = [Performance.Accessibility.WHEELCHAIR] if hall.wheelchair_places else []
         if index % 7 == 3:
             accessibility.append(Performance.Accessibility.AUDIO_DESCRIPTION)
-        _get_or_create(
+        get_or_create_record(
             Performance,
             uid("performance", f"{show.key}:{start.isoformat()}"),
             owner=organisation,
