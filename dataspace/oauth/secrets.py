@@ -23,7 +23,13 @@ def generate_secret() -> str:
 
 
 def generate_client_id() -> str:
-    return _random.token_urlsafe(18)
+    """144 random bits, URL-safe, never starting with "-": a client id is typed on command lines
+    (`oauth_client rotate CLIENT_ID`, `curl -u CLIENT_ID:…`), where a leading dash reads as an
+    option (one id in 64 did, and the command refused it)."""
+    while True:
+        client_id = _random.token_urlsafe(18)
+        if not client_id.startswith("-"):
+            return client_id
 
 
 def digest(secret: str) -> str:

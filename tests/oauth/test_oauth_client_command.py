@@ -177,3 +177,12 @@ def test_help_mentions_every_subcommand(capsys: Any) -> None:
     text = parser.format_help()
     for name in ("create", "list", "rotate", "disable", "report"):
         assert name in text
+
+
+def test_client_ids_never_start_with_a_dash(monkeypatch: Any) -> None:
+    """A generated id that would start with "-" (read as an option on command lines) is drawn again."""
+    from dataspace.oauth import secrets as client_secrets
+
+    drawn = iter(["-looksLikeAnOption", "-another", "Bx3_valid-id"])
+    monkeypatch.setattr(client_secrets._random, "token_urlsafe", lambda _size: next(drawn))
+    assert client_secrets.generate_client_id() == "Bx3_valid-id"
