@@ -118,10 +118,12 @@ def render(rows: list[dict[str, Any]], errors: dict[str, str], when: str) -> str
             continue
         met = goal_met(row.get("ratio"), str(row.get("goal", "")))
         verdict = {True: "yes", False: "**no**", None: "n/a"}[met]
+        goal = str(row.get("goal", ""))
+        goal = f"{goal}×" if _GOAL.match(goal) else "—"  # an informative line has no goal
         lines.append(
             f"| {row.get('capability', row.get('name'))} | {row.get('figure', '')} | {row.get('database', '')} "
             f"| {_fmt(row.get('measured'), 1)} {unit} | {_fmt(row.get('baseline'), 1)} {unit} "
-            f"| {_fmt(row.get('ratio'))}× | {row.get('goal', '')}× | {verdict} | {when[:10]} |"
+            f"| {_fmt(row.get('ratio'))}× | {goal} | {verdict} | {when[:10]} |"
         )
     for script, error in errors.items():
         lines.append(f"| {script} | — | — | — | — | — | — | **error: {error}** | {when[:10]} |")
