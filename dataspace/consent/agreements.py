@@ -25,6 +25,7 @@ Contacts never leave the node: no agreement can cover them.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import uuid
 from collections.abc import Iterable, Sequence
@@ -82,10 +83,10 @@ class Reader:
     organisation_id: uuid.UUID | None
     acts_for: frozenset[uuid.UUID] = frozenset()
 
-    @property
+    @functools.cached_property
     def is_ministry(self) -> bool:
         """A node named by POLICY_MINISTRY_NODES, or a member that the federation's verified member
-        list gives the `ministry` role."""
+        list gives the `ministry` role (looked up once per reader: agreement checks ask often)."""
         from federation.models import Peer
         from policies.templates import ministry_nodes
 

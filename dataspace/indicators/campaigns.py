@@ -63,9 +63,8 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from decimal import Decimal
-from itertools import combinations
 from queue import Empty, Queue
 from typing import Any
 
@@ -80,9 +79,11 @@ from django.utils.translation import ngettext
 
 from dataspace.audit.services import Actor, journal
 from dataspace.indicators import catalogue, secrecy
-from dataspace.indicators.aggregate import AMOUNTS, DIMENSIONS, MEASURES
+from dataspace.indicators.aggregate import AMOUNTS, DIMENSIONS, MEASURES, combine_cells, zero_document
 from dataspace.indicators.models import Campaign, CampaignNode, IndicatorDefinition
+from dataspace.indicators.partials import groupings_of
 from federation import notices
+from federation.outbox import normalise
 from federation.signing import SignedPeer
 
 logger = logging.getLogger("dataspace.indicators.campaigns")
@@ -128,10 +129,6 @@ def _iso(moment: dt.datetime | None) -> str | None:
     if moment is None:
         return None
     return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
-
-
-def _normalise(url: str) -> str:
-    return str(url or "").strip().rstrip("/")
 
 
 # ---------------------------------------------------------------------------- creation
@@ -329,7 +326,7 @@ def launch(campaign: Campaign, *, by: Any, background: bool | None = None) -> Ca
         peers = trusted_peers(STRUCTURE_ROLE)
         existing = {row.node: row for row in locked.nodes.all()}
         for peer in peers:
-            url = _normalise(peer.base_url)
+            url = normalise(peer.base_url)
             row = existing.get(url)
             if row is None:
                 CampaignNode.objects.create(campaign=locked, node=url, name=peer.name[:100])
@@ -491,7 +488,7 @@ def ask_node(base_url: str, body: Mapping[str, Any], *, timeout: float | None = 
     fetched first (cached per process), the call gets what is left."""
     from federation.client import NodeClient, PeerDenied, PeerError, PeerFailed, PeerTimeout, PeerUnreachable
 
-    node = _normalise(base_url)
+    node = normalise(base_url)
     budget = float(settings.INDICATORS_CAMPAIGN_TIMEOUT if timeout is None else timeout)
     started = time.monotonic()
 
@@ -615,11 +612,6 @@ class CellSum:
 
 #: One partial's or the combination's cells: grouping (its dimensions) -> key -> cell.
 Groupings = dict[tuple[str, ...], dict[secrecy.Key, CellSum]]
-
-
-def _subsets(dimensions: Sequence[str]) -> list[tuple[str, ...]]:
-    """Every grouping of the dimensions: the full one first, then by decreasing size."""
-    return [combo for size in range(len(dimensions), -1, -1) for combo in combinations(tuple(dimensions), size)]
 
 
 def _number(measure: str, value: Any, where: str) -> int | Decimal:
@@ -766,7 +758,7 @@ def check_partial(
         raise PartialError(
             _("Agrégats d'une autre campagne (%(campaign)s).") % {"campaign": str(partial.get("campaign"))[:60]}
         )
-    if _normalise(str(partial.get("node") or "")) != _normalise(node):
+    if normalise(str(partial.get("node") or "")) != normalise(node):
         raise PartialError(_("Le nœud se présente comme %(node)s.") % {"node": str(partial.get("node"))[:200]})
     period = partial.get("period")
     expected_period = {"start": campaign.period_start.isoformat(), "end": campaign.period_end.isoformat()}
@@ -806,7 +798,7 @@ def check_partial(
         if grouping in groupings:
             raise PartialError(_("Regroupement en double : %(names)s.") % {"names": ", ".join(grouping) or "total"})
         groupings[grouping] = cells
-    if set(groupings) != set(_subsets(dimensions)):
+    if set(groupings) != set(groupings_of(dimensions)):
         raise PartialError(_("Il manque des regroupements (un par sous-ensemble des dimensions)."))
     if set(groupings[()]) != {()}:
         raise PartialError(_("Le total du nœud manque."))
@@ -892,7 +884,7 @@ def run_campaign(campaign_id: Any) -> dict[str, Any]:
     from federation.membership import trusted_peers
 
     try:
-        members = {_normalise(peer.base_url) for peer in trusted_peers(STRUCTURE_ROLE)}
+        members = {normalise(peer.base_url) for peer in trusted_peers(STRUCTURE_ROLE)}
         to_ask = list(campaign.nodes.exclude(state=State.ANSWERED).order_by("node").values_list("node", flat=True))
         gone = [node for node in to_ask if node not in members]
         for node in gone:
@@ -922,7 +914,7 @@ def _fan_out(campaign: Campaign, nodes: Sequence[str]) -> None:
     queue: Queue[str] = Queue()
     answers: Queue[NodeAnswer] = Queue()
     for node in nodes:
-        queue.put(_normalise(node))
+        queue.put(normalise(node))
     starts: dict[str, float] = {}
     for index in range(workers):
         threading.Thread(
@@ -931,7 +923,7 @@ def _fan_out(campaign: Campaign, nodes: Sequence[str]) -> None:
             name=f"campaign-{index}",
             daemon=True,
         ).start()
-    pending = {_normalise(node) for node in nodes}
+    pending = {normalise(node) for node in nodes}
     renewed = time.monotonic()
     while pending:
         try:
@@ -963,7 +955,7 @@ def ask_campaign_node(campaign_id: Any, node: str) -> dict[str, Any]:
     lease (that run ends it)."""
     if not catalogue.is_ministry_node():
         return {"status": "ignored", "reason": "not a ministry node"}
-    url = _normalise(node)
+    url = normalise(node)
     campaign = Campaign.objects.filter(pk=campaign_id).first()
     row = CampaignNode.objects.filter(campaign_id=campaign_id, node=url).first() if campaign else None
     if campaign is None or row is None:
@@ -998,19 +990,14 @@ def _parse_checked(partial: Mapping[str, Any], dimensions: Sequence[str], measur
 def combine(partials: Iterable[Mapping[str, Any]], dimensions: Sequence[str], measures: Sequence[str]) -> Groupings:
     """The partials (already checked) added up per grouping and cell: values and contributors
     summed (each structure is counted by one node), the largest contribution the max."""
-    combined: Groupings = {grouping: {} for grouping in _subsets(dimensions)}
+    combined: Groupings = {grouping: {} for grouping in groupings_of(dimensions)}
     for partial in partials:
         for grouping, cells in _parse_checked(partial, dimensions, measures).items():
             target = combined.setdefault(grouping, {})
             for key, cell in cells.items():
                 known = target.get(key)
-                if known is None:
-                    target[key] = CellSum(dict(cell.values), cell.contributors, dict(cell.largest))
-                    continue
-                summed = catalogue.combine([known.values, cell.values])
-                known.values = {measure: summed[measure] for measure in measures}
-                known.contributors += cell.contributors
-                known.largest = {m: max(known.largest[m], cell.largest[m]) for m in measures}
+                merged = combine_cells([asdict(cell)] if known is None else [asdict(known), asdict(cell)], measures)
+                target[key] = CellSum(merged["values"], merged["contributors"], merged["largest"])
     return combined
 
 
@@ -1019,11 +1006,8 @@ def _tables(combined: Groupings, dimensions: Sequence[str], measures: Sequence[s
     smaller groupings (TOTAL where a dimension is summed); 0 dimensions: the one cell alone."""
     full = tuple(dimensions)
     total_key: secrecy.Key = tuple(secrecy.TOTAL for _name in full)
-    total = combined.get((), {}).get(()) or CellSum(
-        {m: Decimal("0.00") if m in AMOUNTS else 0 for m in measures},
-        0,
-        {m: Decimal("0.00") if m in AMOUNTS else 0 for m in measures},
-    )
+    zero = zero_document(measures)
+    total = combined.get((), {}).get(()) or CellSum(zero["values"], zero["contributors"], zero["largest"])
 
     def figures(cell: CellSum, measure: str) -> secrecy.CellFigures:
         return secrecy.CellFigures(cell.values[measure], cell.contributors, cell.largest[measure])
@@ -1223,7 +1207,7 @@ def on_aggregate_approved(notice: dict[str, Any], sender: SignedPeer) -> str:
         campaign_id = uuid.UUID(str(payload.get("campaign", "")))
     except ValueError:
         return "ignored: no campaign"
-    node = _normalise(sender.base_url)
+    node = normalise(sender.base_url)
     row = CampaignNode.objects.filter(campaign_id=campaign_id, node=node).first()
     if row is None:
         return "ignored: not a node of that campaign"
